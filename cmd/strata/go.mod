@@ -1,0 +1,3 @@
+module github.com/strata-log/strata/cmd/strata
+
+go 1.26.0

@@ -1,0 +1,3 @@
+module github.com/strata-log/strata/tests
+
+go 1.26.0
