@@ -10,8 +10,9 @@ import (
 	"maps"
 	"slices"
 
-	stratav1 "github.com/strata-log/strata/pkg/api/stratav1"
 	"google.golang.org/protobuf/proto"
+
+	stratav1 "github.com/strata-log/strata/pkg/api/stratav1"
 )
 
 // ErrCorruptSnapshot is wrapped by errors of ReadSnapshot about bad bytes.
@@ -161,7 +162,7 @@ func ReadSnapshot(r io.Reader) (*Image, error) {
 			return err
 		}
 		if err := proto.Unmarshal(buf, m); err != nil {
-			return fmt.Errorf("%w: %v", ErrCorruptSnapshot, err)
+			return fmt.Errorf("%w: %w", ErrCorruptSnapshot, err)
 		}
 		return nil
 	}
