@@ -338,6 +338,11 @@ type CreateTopicsCommand struct {
 	// factor at -1.
 	DefaultPartitions        int32 `protobuf:"varint,3,opt,name=default_partitions,json=defaultPartitions,proto3" json:"default_partitions,omitempty"`
 	DefaultReplicationFactor int32 `protobuf:"varint,4,opt,name=default_replication_factor,json=defaultReplicationFactor,proto3" json:"default_replication_factor,omitempty"`
+	// Lets brokers create internal topics such as __consumer_offsets; never
+	// set for client requests.
+	AllowInternal bool `protobuf:"varint,5,opt,name=allow_internal,json=allowInternal,proto3" json:"allow_internal,omitempty"`
+	// Apply the defaults for min.insync.replicas checks.
+	DefaultMinInsyncReplicas int32 `protobuf:"varint,6,opt,name=default_min_insync_replicas,json=defaultMinInsyncReplicas,proto3" json:"default_min_insync_replicas,omitempty"`
 	unknownFields            protoimpl.UnknownFields
 	sizeCache                protoimpl.SizeCache
 }
@@ -396,6 +401,20 @@ func (x *CreateTopicsCommand) GetDefaultPartitions() int32 {
 func (x *CreateTopicsCommand) GetDefaultReplicationFactor() int32 {
 	if x != nil {
 		return x.DefaultReplicationFactor
+	}
+	return 0
+}
+
+func (x *CreateTopicsCommand) GetAllowInternal() bool {
+	if x != nil {
+		return x.AllowInternal
+	}
+	return false
+}
+
+func (x *CreateTopicsCommand) GetDefaultMinInsyncReplicas() int32 {
+	if x != nil {
+		return x.DefaultMinInsyncReplicas
 	}
 	return 0
 }
@@ -1175,12 +1194,14 @@ const file_strata_v1_commands_proto_rawDesc = "" +
 	"\x19RegisterControllerCommand\x12G\n" +
 	"\n" +
 	"controller\x18\x01 \x01(\v2'.strata.v1.ControllerRegistrationRecordR\n" +
-	"controller\"\xd2\x01\n" +
+	"controller\"\xb8\x02\n" +
 	"\x13CreateTopicsCommand\x121\n" +
 	"\x06topics\x18\x01 \x03(\v2\x19.strata.v1.CreatableTopicR\x06topics\x12\x1b\n" +
 	"\ttopic_ids\x18\x02 \x03(\fR\btopicIds\x12-\n" +
 	"\x12default_partitions\x18\x03 \x01(\x05R\x11defaultPartitions\x12<\n" +
-	"\x1adefault_replication_factor\x18\x04 \x01(\x05R\x18defaultReplicationFactor\"+\n" +
+	"\x1adefault_replication_factor\x18\x04 \x01(\x05R\x18defaultReplicationFactor\x12%\n" +
+	"\x0eallow_internal\x18\x05 \x01(\bR\rallowInternal\x12=\n" +
+	"\x1bdefault_min_insync_replicas\x18\x06 \x01(\x05R\x18defaultMinInsyncReplicas\"+\n" +
 	"\x13DeleteTopicsCommand\x12\x14\n" +
 	"\x05names\x18\x01 \x03(\tR\x05names\"S\n" +
 	"\x17CreatePartitionsCommand\x128\n" +

@@ -1004,6 +1004,121 @@ func (*WatchMetadataResponse_Image) isWatchMetadataResponse_Payload() {}
 
 func (*WatchMetadataResponse_Records) isWatchMetadataResponse_Payload() {}
 
+type DescribeReplicaRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DescribeReplicaRequest) Reset() {
+	*x = DescribeReplicaRequest{}
+	mi := &file_strata_v1_controller_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DescribeReplicaRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DescribeReplicaRequest) ProtoMessage() {}
+
+func (x *DescribeReplicaRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_strata_v1_controller_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DescribeReplicaRequest.ProtoReflect.Descriptor instead.
+func (*DescribeReplicaRequest) Descriptor() ([]byte, []int) {
+	return file_strata_v1_controller_proto_rawDescGZIP(), []int{16}
+}
+
+type DescribeReplicaResponse struct {
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	ControllerId int32                  `protobuf:"varint,1,opt,name=controller_id,json=controllerId,proto3" json:"controller_id,omitempty"`
+	// The last Raft log index this controller applied.
+	AppliedIndex int64 `protobuf:"varint,2,opt,name=applied_index,json=appliedIndex,proto3" json:"applied_index,omitempty"`
+	// The metadata offset of its image.
+	MetadataOffset int64 `protobuf:"varint,3,opt,name=metadata_offset,json=metadataOffset,proto3" json:"metadata_offset,omitempty"`
+	// The leader this controller knows, -1 when none, and its term.
+	LeaderId      int32 `protobuf:"varint,4,opt,name=leader_id,json=leaderId,proto3" json:"leader_id,omitempty"`
+	Term          int64 `protobuf:"varint,5,opt,name=term,proto3" json:"term,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DescribeReplicaResponse) Reset() {
+	*x = DescribeReplicaResponse{}
+	mi := &file_strata_v1_controller_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DescribeReplicaResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DescribeReplicaResponse) ProtoMessage() {}
+
+func (x *DescribeReplicaResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_strata_v1_controller_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DescribeReplicaResponse.ProtoReflect.Descriptor instead.
+func (*DescribeReplicaResponse) Descriptor() ([]byte, []int) {
+	return file_strata_v1_controller_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *DescribeReplicaResponse) GetControllerId() int32 {
+	if x != nil {
+		return x.ControllerId
+	}
+	return 0
+}
+
+func (x *DescribeReplicaResponse) GetAppliedIndex() int64 {
+	if x != nil {
+		return x.AppliedIndex
+	}
+	return 0
+}
+
+func (x *DescribeReplicaResponse) GetMetadataOffset() int64 {
+	if x != nil {
+		return x.MetadataOffset
+	}
+	return 0
+}
+
+func (x *DescribeReplicaResponse) GetLeaderId() int32 {
+	if x != nil {
+		return x.LeaderId
+	}
+	return 0
+}
+
+func (x *DescribeReplicaResponse) GetTerm() int64 {
+	if x != nil {
+		return x.Term
+	}
+	return 0
+}
+
 var File_strata_v1_controller_proto protoreflect.FileDescriptor
 
 const file_strata_v1_controller_proto_rawDesc = "" +
@@ -1077,13 +1192,21 @@ const file_strata_v1_controller_proto_rawDesc = "" +
 	"\x05image\x18\x01 \x01(\v2\x1d.strata.v1.MetadataImageChunkH\x00R\x05image\x12:\n" +
 	"\arecords\x18\x02 \x01(\v2\x1e.strata.v1.MetadataRecordBatchH\x00R\arecords\x12)\n" +
 	"\x10committed_offset\x18\x03 \x01(\x03R\x0fcommittedOffsetB\t\n" +
-	"\apayload2\xd4\x03\n" +
+	"\apayload\"\x18\n" +
+	"\x16DescribeReplicaRequest\"\xbd\x01\n" +
+	"\x17DescribeReplicaResponse\x12#\n" +
+	"\rcontroller_id\x18\x01 \x01(\x05R\fcontrollerId\x12#\n" +
+	"\rapplied_index\x18\x02 \x01(\x03R\fappliedIndex\x12'\n" +
+	"\x0fmetadata_offset\x18\x03 \x01(\x03R\x0emetadataOffset\x12\x1b\n" +
+	"\tleader_id\x18\x04 \x01(\x05R\bleaderId\x12\x12\n" +
+	"\x04term\x18\x05 \x01(\x03R\x04term2\xae\x04\n" +
 	"\x11ControllerService\x12U\n" +
 	"\x0eRegisterBroker\x12 .strata.v1.RegisterBrokerRequest\x1a!.strata.v1.RegisterBrokerResponse\x12X\n" +
 	"\x0fBrokerHeartbeat\x12!.strata.v1.BrokerHeartbeatRequest\x1a\".strata.v1.BrokerHeartbeatResponse\x12a\n" +
 	"\x12ControlledShutdown\x12$.strata.v1.ControlledShutdownRequest\x1a%.strata.v1.ControlledShutdownResponse\x12U\n" +
 	"\x0eAlterPartition\x12 .strata.v1.AlterPartitionRequest\x1a!.strata.v1.AlterPartitionResponse\x12T\n" +
-	"\rWatchMetadata\x12\x1f.strata.v1.WatchMetadataRequest\x1a .strata.v1.WatchMetadataResponse0\x01B/Z-github.com/strata-log/strata/pkg/api/stratav1b\x06proto3"
+	"\rWatchMetadata\x12\x1f.strata.v1.WatchMetadataRequest\x1a .strata.v1.WatchMetadataResponse0\x01\x12X\n" +
+	"\x0fDescribeReplica\x12!.strata.v1.DescribeReplicaRequest\x1a\".strata.v1.DescribeReplicaResponseB/Z-github.com/strata-log/strata/pkg/api/stratav1b\x06proto3"
 
 var (
 	file_strata_v1_controller_proto_rawDescOnce sync.Once
@@ -1097,7 +1220,7 @@ func file_strata_v1_controller_proto_rawDescGZIP() []byte {
 	return file_strata_v1_controller_proto_rawDescData
 }
 
-var file_strata_v1_controller_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
+var file_strata_v1_controller_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
 var file_strata_v1_controller_proto_goTypes = []any{
 	(*RegisterBrokerRequest)(nil),         // 0: strata.v1.RegisterBrokerRequest
 	(*RegisterBrokerResponse)(nil),        // 1: strata.v1.RegisterBrokerResponse
@@ -1115,19 +1238,21 @@ var file_strata_v1_controller_proto_goTypes = []any{
 	(*MetadataImageChunk)(nil),            // 13: strata.v1.MetadataImageChunk
 	(*MetadataRecordBatch)(nil),           // 14: strata.v1.MetadataRecordBatch
 	(*WatchMetadataResponse)(nil),         // 15: strata.v1.WatchMetadataResponse
-	(ErrorCode)(0),                        // 16: strata.v1.ErrorCode
-	(*MetadataSnapshotHeader)(nil),        // 17: strata.v1.MetadataSnapshotHeader
-	(*MetadataRecord)(nil),                // 18: strata.v1.MetadataRecord
+	(*DescribeReplicaRequest)(nil),        // 16: strata.v1.DescribeReplicaRequest
+	(*DescribeReplicaResponse)(nil),       // 17: strata.v1.DescribeReplicaResponse
+	(ErrorCode)(0),                        // 18: strata.v1.ErrorCode
+	(*MetadataSnapshotHeader)(nil),        // 19: strata.v1.MetadataSnapshotHeader
+	(*MetadataRecord)(nil),                // 20: strata.v1.MetadataRecord
 }
 var file_strata_v1_controller_proto_depIdxs = []int32{
 	7,  // 0: strata.v1.AlterPartitionTopic.partitions:type_name -> strata.v1.AlterPartitionPartition
 	6,  // 1: strata.v1.AlterPartitionRequest.topics:type_name -> strata.v1.AlterPartitionTopic
-	16, // 2: strata.v1.AlterPartitionPartitionResult.error_code:type_name -> strata.v1.ErrorCode
+	18, // 2: strata.v1.AlterPartitionPartitionResult.error_code:type_name -> strata.v1.ErrorCode
 	9,  // 3: strata.v1.AlterPartitionTopicResult.partitions:type_name -> strata.v1.AlterPartitionPartitionResult
 	10, // 4: strata.v1.AlterPartitionResponse.topics:type_name -> strata.v1.AlterPartitionTopicResult
-	17, // 5: strata.v1.MetadataImageChunk.header:type_name -> strata.v1.MetadataSnapshotHeader
-	18, // 6: strata.v1.MetadataImageChunk.records:type_name -> strata.v1.MetadataRecord
-	18, // 7: strata.v1.MetadataRecordBatch.records:type_name -> strata.v1.MetadataRecord
+	19, // 5: strata.v1.MetadataImageChunk.header:type_name -> strata.v1.MetadataSnapshotHeader
+	20, // 6: strata.v1.MetadataImageChunk.records:type_name -> strata.v1.MetadataRecord
+	20, // 7: strata.v1.MetadataRecordBatch.records:type_name -> strata.v1.MetadataRecord
 	13, // 8: strata.v1.WatchMetadataResponse.image:type_name -> strata.v1.MetadataImageChunk
 	14, // 9: strata.v1.WatchMetadataResponse.records:type_name -> strata.v1.MetadataRecordBatch
 	0,  // 10: strata.v1.ControllerService.RegisterBroker:input_type -> strata.v1.RegisterBrokerRequest
@@ -1135,13 +1260,15 @@ var file_strata_v1_controller_proto_depIdxs = []int32{
 	4,  // 12: strata.v1.ControllerService.ControlledShutdown:input_type -> strata.v1.ControlledShutdownRequest
 	8,  // 13: strata.v1.ControllerService.AlterPartition:input_type -> strata.v1.AlterPartitionRequest
 	12, // 14: strata.v1.ControllerService.WatchMetadata:input_type -> strata.v1.WatchMetadataRequest
-	1,  // 15: strata.v1.ControllerService.RegisterBroker:output_type -> strata.v1.RegisterBrokerResponse
-	3,  // 16: strata.v1.ControllerService.BrokerHeartbeat:output_type -> strata.v1.BrokerHeartbeatResponse
-	5,  // 17: strata.v1.ControllerService.ControlledShutdown:output_type -> strata.v1.ControlledShutdownResponse
-	11, // 18: strata.v1.ControllerService.AlterPartition:output_type -> strata.v1.AlterPartitionResponse
-	15, // 19: strata.v1.ControllerService.WatchMetadata:output_type -> strata.v1.WatchMetadataResponse
-	15, // [15:20] is the sub-list for method output_type
-	10, // [10:15] is the sub-list for method input_type
+	16, // 15: strata.v1.ControllerService.DescribeReplica:input_type -> strata.v1.DescribeReplicaRequest
+	1,  // 16: strata.v1.ControllerService.RegisterBroker:output_type -> strata.v1.RegisterBrokerResponse
+	3,  // 17: strata.v1.ControllerService.BrokerHeartbeat:output_type -> strata.v1.BrokerHeartbeatResponse
+	5,  // 18: strata.v1.ControllerService.ControlledShutdown:output_type -> strata.v1.ControlledShutdownResponse
+	11, // 19: strata.v1.ControllerService.AlterPartition:output_type -> strata.v1.AlterPartitionResponse
+	15, // 20: strata.v1.ControllerService.WatchMetadata:output_type -> strata.v1.WatchMetadataResponse
+	17, // 21: strata.v1.ControllerService.DescribeReplica:output_type -> strata.v1.DescribeReplicaResponse
+	16, // [16:22] is the sub-list for method output_type
+	10, // [10:16] is the sub-list for method input_type
 	10, // [10:10] is the sub-list for extension type_name
 	10, // [10:10] is the sub-list for extension extendee
 	0,  // [0:10] is the sub-list for field type_name
@@ -1164,7 +1291,7 @@ func file_strata_v1_controller_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_strata_v1_controller_proto_rawDesc), len(file_strata_v1_controller_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   16,
+			NumMessages:   18,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

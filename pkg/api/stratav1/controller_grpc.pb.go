@@ -24,6 +24,7 @@ const (
 	ControllerService_ControlledShutdown_FullMethodName = "/strata.v1.ControllerService/ControlledShutdown"
 	ControllerService_AlterPartition_FullMethodName     = "/strata.v1.ControllerService/AlterPartition"
 	ControllerService_WatchMetadata_FullMethodName      = "/strata.v1.ControllerService/WatchMetadata"
+	ControllerService_DescribeReplica_FullMethodName    = "/strata.v1.ControllerService/DescribeReplica"
 )
 
 // ControllerServiceClient is the client API for ControllerService service.
@@ -46,6 +47,9 @@ type ControllerServiceClient interface {
 	// when the records after from_offset were compacted away, then records as
 	// they commit. Any controller serves it.
 	WatchMetadata(ctx context.Context, in *WatchMetadataRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchMetadataResponse], error)
+	// DescribeReplica reports this controller's position in the metadata log;
+	// the active controller asks every voter for it to describe the quorum.
+	DescribeReplica(ctx context.Context, in *DescribeReplicaRequest, opts ...grpc.CallOption) (*DescribeReplicaResponse, error)
 }
 
 type controllerServiceClient struct {
@@ -115,6 +119,16 @@ func (c *controllerServiceClient) WatchMetadata(ctx context.Context, in *WatchMe
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type ControllerService_WatchMetadataClient = grpc.ServerStreamingClient[WatchMetadataResponse]
 
+func (c *controllerServiceClient) DescribeReplica(ctx context.Context, in *DescribeReplicaRequest, opts ...grpc.CallOption) (*DescribeReplicaResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DescribeReplicaResponse)
+	err := c.cc.Invoke(ctx, ControllerService_DescribeReplica_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ControllerServiceServer is the server API for ControllerService service.
 // All implementations must embed UnimplementedControllerServiceServer
 // for forward compatibility.
@@ -135,6 +149,9 @@ type ControllerServiceServer interface {
 	// when the records after from_offset were compacted away, then records as
 	// they commit. Any controller serves it.
 	WatchMetadata(*WatchMetadataRequest, grpc.ServerStreamingServer[WatchMetadataResponse]) error
+	// DescribeReplica reports this controller's position in the metadata log;
+	// the active controller asks every voter for it to describe the quorum.
+	DescribeReplica(context.Context, *DescribeReplicaRequest) (*DescribeReplicaResponse, error)
 	mustEmbedUnimplementedControllerServiceServer()
 }
 
@@ -159,6 +176,9 @@ func (UnimplementedControllerServiceServer) AlterPartition(context.Context, *Alt
 }
 func (UnimplementedControllerServiceServer) WatchMetadata(*WatchMetadataRequest, grpc.ServerStreamingServer[WatchMetadataResponse]) error {
 	return status.Error(codes.Unimplemented, "method WatchMetadata not implemented")
+}
+func (UnimplementedControllerServiceServer) DescribeReplica(context.Context, *DescribeReplicaRequest) (*DescribeReplicaResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method DescribeReplica not implemented")
 }
 func (UnimplementedControllerServiceServer) mustEmbedUnimplementedControllerServiceServer() {}
 func (UnimplementedControllerServiceServer) testEmbeddedByValue()                           {}
@@ -264,6 +284,24 @@ func _ControllerService_WatchMetadata_Handler(srv interface{}, stream grpc.Serve
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type ControllerService_WatchMetadataServer = grpc.ServerStreamingServer[WatchMetadataResponse]
 
+func _ControllerService_DescribeReplica_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DescribeReplicaRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ControllerServiceServer).DescribeReplica(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ControllerService_DescribeReplica_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ControllerServiceServer).DescribeReplica(ctx, req.(*DescribeReplicaRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // ControllerService_ServiceDesc is the grpc.ServiceDesc for ControllerService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -286,6 +324,10 @@ var ControllerService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "AlterPartition",
 			Handler:    _ControllerService_AlterPartition_Handler,
+		},
+		{
+			MethodName: "DescribeReplica",
+			Handler:    _ControllerService_DescribeReplica_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{
