@@ -125,10 +125,10 @@ func recordsEqual(got, want []recordbatch.Record) error {
 	for i := range want {
 		g, w := got[i], want[i]
 		if err := bytesEqual(g.Key, w.Key); err != nil {
-			return fmt.Errorf("record %d key: %v", i, err)
+			return fmt.Errorf("record %d key: %w", i, err)
 		}
 		if err := bytesEqual(g.Value, w.Value); err != nil {
-			return fmt.Errorf("record %d value: %v", i, err)
+			return fmt.Errorf("record %d value: %w", i, err)
 		}
 		if g.Timestamp != w.Timestamp {
 			return fmt.Errorf("record %d timestamp %d, want %d", i, g.Timestamp, w.Timestamp)
@@ -144,7 +144,7 @@ func recordsEqual(got, want []recordbatch.Record) error {
 				return fmt.Errorf("record %d header %d key %q, want %q", i, j, g.Headers[j].Key, w.Headers[j].Key)
 			}
 			if err := bytesEqual(g.Headers[j].Value, w.Headers[j].Value); err != nil {
-				return fmt.Errorf("record %d header %d value: %v", i, j, err)
+				return fmt.Errorf("record %d header %d value: %w", i, j, err)
 			}
 		}
 	}
