@@ -354,7 +354,11 @@ func (t *Telemetry) Run(ctx context.Context) error {
 			slog.Duration("timeout", t.stopWait), slog.Any("err", err))
 		_ = t.srv.Close()
 	}
-	<-serveErr // owned goroutine: wait for it
+	// The serving goroutine is ours: wait for it. Its error was already
+	// reported where it happened.
+	if err := <-serveErr; err != nil {
+		t.logger.Debug("metrics endpoint stopped", slog.Any("err", err))
+	}
 	return nil
 }
 
