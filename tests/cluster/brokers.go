@@ -88,7 +88,12 @@ func (b *LifecycleBroker) loop(ctx context.Context, incarnation string) {
 			cancel()
 			continue
 		}
-		offset := b.c.Controllers[active].Server().Image().Offset()
+		srv := b.c.Controllers[active].Server()
+		if srv == nil {
+			cancel()
+			continue
+		}
+		offset := srv.Image().Offset()
 		_, err := client.BrokerHeartbeat(rctx, &stratav1.BrokerHeartbeatRequest{
 			BrokerId: b.ID, BrokerEpoch: b.Epoch(), MetadataOffset: offset,
 		})
@@ -108,7 +113,7 @@ func isStale(err error) bool {
 // activeID is the id of a running active controller, or -1.
 func (c *Cluster) activeID() int32 {
 	for id, ctl := range c.Controllers {
-		if srv := ctl.srv; srv != nil && srv.IsActive() {
+		if srv := ctl.Server(); srv != nil && srv.IsActive() {
 			return id
 		}
 	}
@@ -121,10 +126,11 @@ func (c *Cluster) WaitBroker(id int32, cond func(*metadata.Broker) error) {
 	c.t.Helper()
 	testutil.WaitFor(c.t, 15*time.Second, func() error {
 		for cid, ctl := range c.Controllers {
-			if ctl.srv == nil {
+			srv := ctl.Server()
+			if srv == nil {
 				continue
 			}
-			br, ok := ctl.srv.Image().Broker(id)
+			br, ok := srv.Image().Broker(id)
 			if !ok {
 				return fmt.Errorf("controller %d does not know broker %d", cid, id)
 			}
@@ -142,10 +148,11 @@ func (c *Cluster) WaitPartition(topic string, partition int32, cond func(*metada
 	c.t.Helper()
 	testutil.WaitFor(c.t, 15*time.Second, func() error {
 		for cid, ctl := range c.Controllers {
-			if ctl.srv == nil {
+			srv := ctl.Server()
+			if srv == nil {
 				continue
 			}
-			t, ok := ctl.srv.Image().Topic(topic)
+			t, ok := srv.Image().Topic(topic)
 			if !ok {
 				return fmt.Errorf("controller %d lacks topic %s", cid, topic)
 			}

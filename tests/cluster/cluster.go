@@ -4,6 +4,7 @@
 package cluster
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -11,6 +12,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -34,6 +36,8 @@ type Options struct {
 	WatchWindow     int
 	// DefaultReplicationFactor for topics created with -1.
 	DefaultReplicationFactor int32
+	// LeaderRebalanceInterval for the controllers (default 10 s).
+	LeaderRebalanceInterval time.Duration
 	// Logs, when true, sends the daemons' logs to stderr.
 	Logs bool
 }
@@ -45,6 +49,7 @@ type Cluster struct {
 	ClusterID   string
 	Voters      map[int32]string
 	Controllers map[int32]*Controller
+	logs        logBuffer
 }
 
 // Controller is one controller of a test cluster.
@@ -53,6 +58,7 @@ type Controller struct {
 	Dir  string
 	Addr string
 
+	mu     sync.Mutex // guards srv: tests stop controllers while brokers look for the active one
 	srv    *controller.Server
 	cancel context.CancelFunc
 	done   chan error
@@ -60,10 +66,20 @@ type Controller struct {
 }
 
 // Server is the running controller, nil while stopped.
-func (c *Controller) Server() *controller.Server { return c.srv }
+func (c *Controller) Server() *controller.Server {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.srv
+}
 
 // Running reports whether the controller runs.
-func (c *Controller) Running() bool { return c.srv != nil }
+func (c *Controller) Running() bool { return c.Server() != nil }
+
+func (c *Controller) setServer(s *controller.Server) {
+	c.mu.Lock()
+	c.srv = s
+	c.mu.Unlock()
+}
 
 // Start formats and starts a cluster and waits until it has an active
 // controller.
@@ -89,20 +105,54 @@ func Start(t testing.TB, opts Options) *Cluster {
 			t.Fatal(err)
 		}
 	}
-	t.Cleanup(c.stopAll)
+	t.Cleanup(func() {
+		c.stopAll()
+		if t.Failed() {
+			t.Logf("daemon logs:\n%s", c.logs.String())
+		}
+	})
 	for id := range c.Controllers {
 		c.StartController(id)
 	}
-	c.WaitActive(10 * time.Second)
+	c.WaitActive(20 * time.Second)
+	// Ready: every controller knows every controller's address.
+	testutil.WaitFor(t, 10*time.Second, func() error {
+		for id, ctl := range c.Controllers {
+			for other := range c.Controllers {
+				if _, ok := ctl.Server().Image().Controller(other); !ok {
+					return fmt.Errorf("controller %d does not know controller %d yet", id, other)
+				}
+			}
+		}
+		return nil
+	})
 	return c
 }
 
 func (c *Cluster) logger(id int32) *slog.Logger {
-	var w io.Writer = io.Discard
+	var w io.Writer = &c.logs
 	if c.opts.Logs {
 		w = os.Stderr
 	}
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelInfo})).With("test_node", id)
+}
+
+// logBuffer keeps the daemons' logs for a failed test to show.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *logBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *logBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 // StartController starts (or restarts) a stopped controller on its data dir
@@ -110,7 +160,7 @@ func (c *Cluster) logger(id int32) *slog.Logger {
 func (c *Cluster) StartController(id int32) {
 	c.t.Helper()
 	ctl := c.Controllers[id]
-	if ctl.srv != nil {
+	if ctl.Running() {
 		c.t.Fatalf("controller %d is running", id)
 	}
 	addr := ctl.Addr
@@ -130,14 +180,16 @@ func (c *Cluster) StartController(id int32) {
 		NodeID: id, ClusterID: c.ClusterID, DataDir: ctl.Dir, Listener: l, Voters: c.Voters,
 		BrokerSessionTimeout: c.opts.BrokerSessionTimeout, SnapshotEntries: c.opts.SnapshotEntries,
 		WatchWindow: c.opts.WatchWindow, DefaultReplicationFactor: c.opts.DefaultReplicationFactor,
-		Logger: c.logger(id), ShutdownTimeout: 2 * time.Second,
+		LeaderRebalanceInterval: c.opts.LeaderRebalanceInterval,
+		Logger:                  c.logger(id), ShutdownTimeout: 2 * time.Second,
 	})
 	if err != nil {
 		_ = l.Close()
 		c.t.Fatalf("controller %d: %v", id, err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	ctl.srv, ctl.cancel, ctl.done, ctl.Addr = srv, cancel, make(chan error, 1), srv.Addr()
+	ctl.setServer(srv)
+	ctl.cancel, ctl.done, ctl.Addr = cancel, make(chan error, 1), srv.Addr()
 	go func() { ctl.done <- srv.Run(ctx) }()
 	if ctl.conn == nil {
 		conn, err := rpc.Dial(ctl.Addr, rpc.DialConfig{})
@@ -152,7 +204,7 @@ func (c *Cluster) StartController(id int32) {
 func (c *Cluster) StopController(id int32) {
 	c.t.Helper()
 	ctl := c.Controllers[id]
-	if ctl.srv == nil {
+	if !ctl.Running() {
 		return
 	}
 	ctl.cancel()
@@ -164,7 +216,7 @@ func (c *Cluster) StopController(id int32) {
 	case <-time.After(30 * time.Second):
 		c.t.Fatalf("controller %d did not stop within 30s", id)
 	}
-	ctl.srv = nil
+	ctl.setServer(nil)
 }
 
 func (c *Cluster) stopAll() {
@@ -183,7 +235,7 @@ func (c *Cluster) WaitActive(timeout time.Duration) *Controller {
 	var active *Controller
 	testutil.WaitFor(c.t, timeout, func() error {
 		for _, ctl := range c.Controllers {
-			if ctl.srv != nil && ctl.srv.IsActive() {
+			if srv := ctl.Server(); srv != nil && srv.IsActive() {
 				active = ctl
 				return nil
 			}
@@ -197,7 +249,7 @@ func (c *Cluster) WaitActive(timeout time.Duration) *Controller {
 func (c *Cluster) Standby() *Controller {
 	c.t.Helper()
 	for _, ctl := range c.Controllers {
-		if ctl.srv != nil && !ctl.srv.IsActive() {
+		if srv := ctl.Server(); srv != nil && !srv.IsActive() {
 			return ctl
 		}
 	}

@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -37,7 +38,9 @@ type Server struct {
 	addr      string
 	incarn    string
 
-	quorum *quorum.Quorum
+	// q is set once Run has started the Raft replica.
+	q      atomic.Pointer[quorum.Quorum]
+	quorum *quorum.Quorum // q's value, for code that runs only inside Run
 	grpc   *grpc.Server
 	health *rpc.Health
 	live   *liveness
@@ -97,7 +100,10 @@ func (s *Server) ClusterID() string { return s.clusterID }
 func (s *Server) Image() *metadata.Image { return s.machine.State().Image }
 
 // IsActive reports whether this controller is the active controller.
-func (s *Server) IsActive() bool { return s.quorum != nil && s.quorum.IsLeader() }
+func (s *Server) IsActive() bool {
+	q := s.q.Load()
+	return q != nil && q.IsLeader()
+}
 
 // Run serves until ctx is cancelled, then stops cleanly and returns nil.
 // It may be called once.
@@ -135,6 +141,7 @@ func (s *Server) run(ctx context.Context) error {
 		return fmt.Errorf("controller: %w", err)
 	}
 	s.quorum = q
+	s.q.Store(q)
 	defer q.Close()
 
 	srv, err := rpc.NewServer(rpc.ServerConfig{Logger: s.log, Validators: validators()})
