@@ -193,9 +193,18 @@ func (q *Quorum) Propose(ctx context.Context, cmd *stratav1.MetadataCommand) (*s
 		if q.closed.Load() {
 			return nil, ErrClosed
 		}
-		// Bound each attempt so a proposal lost with a dead leader is
-		// retried with the next one.
+		// A proposal forwarded to a leader that dies is lost without an
+		// answer: end the attempt when the leader changes (and after a
+		// bound) and retry with the next leader.
+		changed := q.LeaderChanged()
 		actx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		go func() {
+			select {
+			case <-changed:
+				cancel()
+			case <-actx.Done():
+			}
+		}()
 		res, err := q.nh.SyncPropose(actx, q.nh.GetNoOPSession(ShardID), data)
 		cancel()
 		if err == nil {
@@ -217,7 +226,8 @@ func retriable(err error) bool {
 	return errors.Is(err, dragonboat.ErrShardNotReady) || errors.Is(err, dragonboat.ErrSystemBusy) ||
 		errors.Is(err, dragonboat.ErrTimeout) || errors.Is(err, dragonboat.ErrRejected) ||
 		errors.Is(err, dragonboat.ErrAborted) || errors.Is(err, context.DeadlineExceeded) ||
-		errors.Is(err, dragonboat.ErrShardNotFound)
+		errors.Is(err, dragonboat.ErrShardNotFound) || errors.Is(err, dragonboat.ErrCanceled) ||
+		errors.Is(err, context.Canceled)
 }
 
 // Close stops the replica and the node host. It is idempotent.
@@ -230,12 +240,19 @@ func (q *Quorum) Close() {
 
 var setLoggerOnce sync.Once
 
-// setLogger routes dragonboat's process-wide logging to slog, at warning
-// level and above.
+// setLogger routes dragonboat's process-wide logging to slog: errors only
+// from the packages that report routine events (elections, dropped
+// proposals while there is no leader, unreachable peers) as warnings, and
+// warnings from the others.
 func setLogger(l *slog.Logger) {
 	setLoggerOnce.Do(func() {
 		logger.SetLoggerFactory(func(pkg string) logger.ILogger {
-			return &dbLogger{log: l.With("component", "raft", "pkg", pkg), level: logger.WARNING}
+			level := logger.WARNING
+			switch pkg {
+			case "raft", "transport", "config", "dragonboat", "rsm":
+				level = logger.ERROR
+			}
+			return &dbLogger{log: l.With("component", "raft", "pkg", pkg), level: level}
 		})
 	})
 }
