@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"slices"
 	"sync"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	stratav1 "github.com/strata-log/strata/pkg/api/stratav1"
+	"github.com/strata-log/strata/pkg/metadata"
 )
 
 // create makes a one-partition topic and fails the benchmark on error.
@@ -145,3 +147,52 @@ func BenchmarkTopicCreation(b *testing.B) {
 	})
 	b.ReportMetric(float64(n.Load())/time.Since(start).Seconds(), "topics/s")
 }
+
+// BenchmarkWatcherCatchUp measures how long a new watcher (a broker
+// starting from nothing) takes to receive and rebuild an image of 100,000
+// partitions (1,000 topics of 100 partitions, replication factor 3).
+//
+// -scale-partitions sets another size (a multiple of 100), e.g. 1000000.
+func BenchmarkWatcherCatchUp(b *testing.B) {
+	c := Start(b, Options{SnapshotEntries: 1000, WatchWindow: 10000})
+	for id := int32(101); id <= 106; id++ {
+		c.StartBroker(id, "")
+	}
+	active := c.WaitActive(10 * time.Second)
+	admin := c.Admin(active.ID)
+	const perTopic = 100
+	topics := *scalePartitions / perTopic
+	for i := range topics / 50 {
+		req := &stratav1.CreateTopicsRequest{}
+		for j := range 50 {
+			req.Topics = append(req.Topics, &stratav1.CreatableTopic{
+				Name: fmt.Sprintf("scale-%d-%d", i, j), NumPartitions: perTopic, ReplicationFactor: 3,
+			})
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		if _, err := admin.CreateTopics(ctx, req); err != nil {
+			b.Fatal(err)
+		}
+		cancel()
+	}
+	img := active.Server().Image()
+	if img.PartitionCount() != topics*perTopic {
+		b.Fatalf("%d partitions", img.PartitionCount())
+	}
+	standby := c.Standby()
+	b.ResetTimer()
+	for b.Loop() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		got, _, err := Follow(ctx, c.ControllerClient(standby.ID), metadata.Empty(), img.Offset())
+		cancel()
+		if err != nil {
+			b.Fatal(err)
+		}
+		if got.PartitionCount() != topics*perTopic {
+			b.Fatalf("watcher rebuilt %d partitions", got.PartitionCount())
+		}
+	}
+	b.ReportMetric(float64(img.PartitionCount()), "partitions")
+}
+
+var scalePartitions = flag.Int("scale-partitions", 100000, "partitions in the image of BenchmarkWatcherCatchUp")
