@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	stratav1 "github.com/strata-log/strata/pkg/api/stratav1"
@@ -23,13 +24,30 @@ type LifecycleBroker struct {
 	epoch  int64
 	cancel context.CancelFunc
 	done   chan struct{}
+
+	wantShutDown atomic.Bool
+	mayStop      chan struct{} // closed when the controller says should_shut_down
+	mayStopOnce  sync.Once
+}
+
+// ControlledShutdown asks the controller to move leadership away, as a
+// broker does on SIGTERM, and waits until the controller answers that the
+// broker may stop.
+func (b *LifecycleBroker) ControlledShutdown(ctx context.Context) error {
+	b.wantShutDown.Store(true)
+	select {
+	case <-b.mayStop:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // StartBroker starts heartbeating as broker id until StopBroker or the end
 // of the test, and waits until the broker is registered and unfenced.
 func (c *Cluster) StartBroker(id int32, rack string) *LifecycleBroker {
 	c.t.Helper()
-	b := &LifecycleBroker{ID: id, Rack: rack, c: c, done: make(chan struct{})}
+	b := &LifecycleBroker{ID: id, Rack: rack, c: c, done: make(chan struct{}), mayStop: make(chan struct{})}
 	ctx, cancel := context.WithCancel(context.Background())
 	b.cancel = cancel
 	incarnation := metadata.NewTopicID().String()
@@ -94,10 +112,13 @@ func (b *LifecycleBroker) loop(ctx context.Context, incarnation string) {
 			continue
 		}
 		offset := srv.Image().Offset()
-		_, err := client.BrokerHeartbeat(rctx, &stratav1.BrokerHeartbeatRequest{
-			BrokerId: b.ID, BrokerEpoch: b.Epoch(), MetadataOffset: offset,
+		resp, err := client.BrokerHeartbeat(rctx, &stratav1.BrokerHeartbeatRequest{
+			BrokerId: b.ID, BrokerEpoch: b.Epoch(), MetadataOffset: offset, WantShutDown: b.wantShutDown.Load(),
 		})
 		cancel()
+		if resp.GetShouldShutDown() {
+			b.mayStopOnce.Do(func() { close(b.mayStop) })
+		}
 		if err != nil && ctx.Err() == nil && isStale(err) {
 			b.mu.Lock()
 			b.epoch = 0 // register again

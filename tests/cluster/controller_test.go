@@ -352,3 +352,27 @@ func TestStartRefusesForeignDataDirs(t *testing.T) {
 		})
 	}
 }
+
+func TestControlledShutdownMovesLeadershipBeforeTheBrokerStops(t *testing.T) {
+	c := Start(t, Options{LeaderRebalanceInterval: -1})
+	brokers := map[int32]*LifecycleBroker{}
+	for id := int32(101); id <= 103; id++ {
+		brokers[id] = c.StartBroker(id, "")
+	}
+	createTopic(t, c.Admin(1), "orders", 6, 3)
+	if err := brokers[101].ControlledShutdown(ctxT(t)); err != nil {
+		t.Fatal(err)
+	}
+	// By the time the broker may stop, it leads nothing and is in no ISR,
+	// and no partition went offline.
+	img := c.WaitActive(5 * time.Second).Server().Image()
+	orders, _ := img.Topic("orders")
+	for _, p := range orders.Partitions {
+		if p.Leader == 101 || p.InISR(101) || p.Leader == metadata.NoLeader {
+			t.Fatalf("partition %d: leader %d isr %v", p.ID, p.Leader, p.ISR)
+		}
+	}
+	if b, _ := img.Broker(101); !b.InControlledShutdown {
+		t.Fatal("broker 101 is not marked in controlled shutdown")
+	}
+}
