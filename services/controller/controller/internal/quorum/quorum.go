@@ -252,7 +252,7 @@ func setLogger(l *slog.Logger) {
 			case "raft", "transport", "config", "dragonboat", "rsm":
 				level = logger.ERROR
 			}
-			return &dbLogger{log: l.With("component", "raft", "pkg", pkg), level: level}
+			return &dbLogger{log: l.With("raft", pkg), level: level}
 		})
 	})
 }
