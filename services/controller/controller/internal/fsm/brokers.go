@@ -66,7 +66,9 @@ func (b *batch) unfenceBroker(c *stratav1.UnfenceBrokerCommand) ([]*stratav1.Met
 	b.add(&stratav1.MetadataRecord{Record: &stratav1.MetadataRecord_UnfenceBroker{UnfenceBroker: &stratav1.UnfenceBrokerRecord{
 		BrokerId: br.ID, BrokerEpoch: br.Epoch,
 	}}})
-	b.leadOfflinePartitions(br.ID)
+	if !br.InControlledShutdown { // a broker on its way out takes no leadership
+		b.leadOfflinePartitions(br.ID)
+	}
 	return b.recs, ok()
 }
 

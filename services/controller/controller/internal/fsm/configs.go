@@ -12,9 +12,24 @@ import (
 
 func (b *batch) alterConfigs(c *stratav1.AlterConfigsCommand) ([]*stratav1.MetadataRecord, *stratav1.CommandResult) {
 	resp := &stratav1.IncrementalAlterConfigsResponse{}
+	// Each resource is planned against the image before the command, so a
+	// resource named twice could combine changes that are invalid together:
+	// every copy fails, as in Kafka.
+	type key struct {
+		typ  stratav1.ConfigResourceType
+		name string
+	}
+	seen := make(map[key]int, len(c.GetResources()))
+	for _, res := range c.GetResources() {
+		seen[key{res.GetResource().GetType(), res.GetResource().GetName()}]++
+	}
 	for _, res := range c.GetResources() {
 		r := &stratav1.AlterConfigsResult{Resource: res.GetResource()}
 		resp.Results = append(resp.Results, r)
+		if seen[key{res.GetResource().GetType(), res.GetResource().GetName()}] > 1 {
+			r.ErrorCode, r.ErrorMessage = stratav1.ErrorCode_ERROR_CODE_INVALID_REQUEST, "Duplicate resource."
+			continue
+		}
 		recs, code, msg := b.alterResource(res)
 		r.ErrorCode, r.ErrorMessage = code, msg
 		if code == stratav1.ErrorCode_ERROR_CODE_NONE {

@@ -149,15 +149,17 @@ func (b *batch) alterOne(t *metadata.Topic, p *metadata.Partition, broker int32,
 	}
 	fill(p.Leader, p.LeaderEpoch, p.PartitionEpoch, p.ISR)
 	fail := func(code stratav1.ErrorCode, msg string) { r.ErrorCode, r.ErrorMessage = code, msg }
+	// The epochs come first, as in Kafka: a deposed leader that has not
+	// learnt it yet sends an old leader epoch and gets FENCED_LEADER_EPOCH.
 	switch {
-	case p.Leader != broker:
-		fail(stratav1.ErrorCode_ERROR_CODE_NOT_LEADER_OR_FOLLOWER, "broker is not the leader of the partition")
-		return
 	case pr.GetLeaderEpoch() < p.LeaderEpoch:
 		fail(stratav1.ErrorCode_ERROR_CODE_FENCED_LEADER_EPOCH, "the leader epoch is older than the current one")
 		return
 	case pr.GetLeaderEpoch() > p.LeaderEpoch:
 		fail(stratav1.ErrorCode_ERROR_CODE_UNKNOWN_LEADER_EPOCH, "the leader epoch is newer than the current one")
+		return
+	case p.Leader != broker:
+		fail(stratav1.ErrorCode_ERROR_CODE_NOT_LEADER_OR_FOLLOWER, "broker is not the leader of the partition")
 		return
 	case pr.GetPartitionEpoch() != p.PartitionEpoch:
 		fail(stratav1.ErrorCode_ERROR_CODE_INVALID_UPDATE_VERSION, "the partition epoch is not the current one")

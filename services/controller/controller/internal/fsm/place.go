@@ -1,6 +1,7 @@
 package fsm
 
 import (
+	"errors"
 	"fmt"
 
 	stratav1 "github.com/strata-log/strata/pkg/api/stratav1"
@@ -20,6 +21,16 @@ func place(img *metadata.Image, partitions, rf int, start int32, topic metadata.
 	return placement.Place(placement.Request{
 		Brokers: brokers, Partitions: partitions, ReplicationFactor: rf, StartPartition: start, Seed: seed(topic),
 	})
+}
+
+// placementCode is the error code of a placement error: INVALID_PARTITIONS
+// for the partition count (too many replicas for one request, ids past
+// 2^31), INVALID_REPLICATION_FACTOR otherwise.
+func placementCode(err error) stratav1.ErrorCode {
+	if errors.Is(err, placement.ErrInvalidPartitions) {
+		return stratav1.ErrorCode_ERROR_CODE_INVALID_PARTITIONS
+	}
+	return stratav1.ErrorCode_ERROR_CODE_INVALID_REPLICATION_FACTOR
 }
 
 func registered(img *metadata.Image) func(int32) bool {

@@ -23,6 +23,7 @@ func (b *batch) createTopics(c *stratav1.CreateTopicsCommand) ([]*stratav1.Metad
 	// unified holds the names created earlier in this command, by their
 	// collision key, so two new topics cannot collide either.
 	unified := make(map[string]string)
+	ids := make(map[metadata.TopicID]bool) // the ids created by this command
 	for i, t := range c.GetTopics() {
 		r := &stratav1.CreatableTopicResult{Name: t.GetName()}
 		resp.Topics = append(resp.Topics, r)
@@ -34,8 +35,15 @@ func (b *batch) createTopics(c *stratav1.CreateTopicsCommand) ([]*stratav1.Metad
 		if i < len(c.GetTopicIds()) {
 			id, _ = metadata.TopicIDFromBytes(c.GetTopicIds()[i])
 		}
+		if ids[id] {
+			r.ErrorCode, r.ErrorMessage = stratav1.ErrorCode_ERROR_CODE_INVALID_REQUEST, "the topic id is already in use"
+			continue
+		}
 		code, msg := b.createTopic(c, t, id, unified, r)
 		r.ErrorCode, r.ErrorMessage = code, msg
+		if code == stratav1.ErrorCode_ERROR_CODE_NONE {
+			ids[id] = true
+		}
 	}
 	res := ok()
 	res.Result = &stratav1.CommandResult_CreateTopics{CreateTopics: resp}
@@ -102,7 +110,7 @@ func (b *batch) createTopic(c *stratav1.CreateTopicsCommand, t *stratav1.Creatab
 		}
 		var err error
 		if assignment, err = place(b.img, int(partitions), int(rf), 0, id); err != nil {
-			return stratav1.ErrorCode_ERROR_CODE_INVALID_REPLICATION_FACTOR, err.Error()
+			return placementCode(err), err.Error()
 		}
 	}
 	rf := len(assignment[0])
@@ -116,6 +124,11 @@ func (b *batch) createTopic(c *stratav1.CreateTopicsCommand, t *stratav1.Creatab
 			return stratav1.ErrorCode_ERROR_CODE_INVALID_CONFIG, trimSentinel(err)
 		}
 		configs[e.GetName()] = e.GetValue()
+	}
+	// The rules between configs (min.compaction.lag.ms <= max.compaction.lag.ms);
+	// min.insync.replicas against the replication factor is checkMinISR's.
+	if err := metadata.ValidateTopicConfigs(configs, 0); err != nil {
+		return stratav1.ErrorCode_ERROR_CODE_INVALID_CONFIG, trimSentinel(err)
 	}
 	if code, msg := checkMinISR(b.img, configs, rf, c.GetDefaultMinInsyncReplicas()); code != stratav1.ErrorCode_ERROR_CODE_NONE {
 		return code, msg
@@ -198,7 +211,10 @@ func seed(id metadata.TopicID) uint64 { return binary.BigEndian.Uint64(id[8:]) }
 
 func (b *batch) deleteTopics(c *stratav1.DeleteTopicsCommand) ([]*stratav1.MetadataRecord, *stratav1.CommandResult) {
 	resp := &stratav1.DeleteTopicsResponse{}
-	done := make(map[string]bool)
+	seen := make(map[string]int, len(c.GetNames()))
+	for _, name := range c.GetNames() {
+		seen[name]++
+	}
 	for _, name := range c.GetNames() {
 		r := &stratav1.DeletableTopicResult{Name: name}
 		resp.Topics = append(resp.Topics, r)
@@ -206,12 +222,11 @@ func (b *batch) deleteTopics(c *stratav1.DeleteTopicsCommand) ([]*stratav1.Metad
 		switch {
 		case metadata.IsInternalTopic(name):
 			r.ErrorCode, r.ErrorMessage = stratav1.ErrorCode_ERROR_CODE_INVALID_REQUEST, fmt.Sprintf("internal topic %s cannot be created or deleted by clients", name)
+		case seen[name] > 1:
+			r.ErrorCode, r.ErrorMessage = stratav1.ErrorCode_ERROR_CODE_INVALID_REQUEST, "Duplicate topic name."
 		case !found:
 			r.ErrorCode, r.ErrorMessage = stratav1.ErrorCode_ERROR_CODE_UNKNOWN_TOPIC_OR_PARTITION, unknownTopicMessage
-		case done[name]:
-			r.ErrorCode, r.ErrorMessage = stratav1.ErrorCode_ERROR_CODE_INVALID_REQUEST, "Duplicate topic name."
 		default:
-			done[name] = true
 			r.TopicId = t.ID.Bytes()
 			b.add(&stratav1.MetadataRecord{Record: &stratav1.MetadataRecord_RemoveTopic{RemoveTopic: &stratav1.RemoveTopicRecord{TopicId: t.ID.Bytes()}}})
 		}
@@ -273,7 +288,7 @@ func (b *batch) createPartitionsFor(ct *stratav1.CreatePartitionsTopic) (stratav
 	} else {
 		var err error
 		if assignment, err = place(b.img, add, rf, current, t.ID); err != nil {
-			return stratav1.ErrorCode_ERROR_CODE_INVALID_REPLICATION_FACTOR, err.Error()
+			return placementCode(err), err.Error()
 		}
 	}
 	for i, replicas := range assignment {
