@@ -37,7 +37,7 @@ func (w *Window) After(offset int64, max int) (recs []*stratav1.MetadataRecord, 
 	if w == nil || len(w.records) == 0 || offset+1 < w.first {
 		return nil, false
 	}
-	if offset >= w.Last() {
+	if offset >= w.Last() || max <= 0 {
 		return nil, true
 	}
 	from := int(offset + 1 - w.first)
