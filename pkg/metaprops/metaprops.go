@@ -87,7 +87,7 @@ func ParseVoters(s string) (map[int32]string, error) {
 			return nil, fmt.Errorf("%w: %q is not ID@HOST:PORT with a positive id", ErrInvalidVoters, part)
 		}
 		if _, _, err := net.SplitHostPort(addr); err != nil {
-			return nil, fmt.Errorf("%w: %q: %v", ErrInvalidVoters, part, err)
+			return nil, fmt.Errorf("%w: %q: %w", ErrInvalidVoters, part, err)
 		}
 		if _, dup := voters[int32(id)]; dup {
 			return nil, fmt.Errorf("%w: id %d appears twice", ErrInvalidVoters, id)
@@ -95,7 +95,7 @@ func ParseVoters(s string) (map[int32]string, error) {
 		voters[int32(id)] = addr
 	}
 	if len(voters) == 0 {
-		return nil, fmt.Errorf("%w: empty; want ID@HOST:PORT,...", ErrInvalidVoters)
+		return nil, fmt.Errorf("%w: empty; want ID@HOST:PORT, comma-separated", ErrInvalidVoters)
 	}
 	return voters, nil
 }
