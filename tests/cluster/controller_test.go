@@ -376,3 +376,37 @@ func TestControlledShutdownMovesLeadershipBeforeTheBrokerStops(t *testing.T) {
 		t.Fatal("broker 101 is not marked in controlled shutdown")
 	}
 }
+
+func TestDescribeQuorumOnAnyController(t *testing.T) {
+	c := Start(t, Options{})
+	active := c.WaitActive(5 * time.Second)
+	for id := range c.Controllers {
+		testutil.WaitFor(t, 5*time.Second, func() error {
+			q, err := c.Admin(id).DescribeQuorum(ctxT(t), &stratav1.DescribeQuorumRequest{})
+			if err != nil {
+				return err
+			}
+			if q.GetLeaderId() != active.ID || q.GetLeaderEpoch() < 1 || q.GetHighWatermark() < 1 || len(q.GetCurrentVoters()) != 3 {
+				return fmt.Errorf("controller %d: %v", id, q)
+			}
+			for _, v := range q.GetCurrentVoters() {
+				if v.GetLag() != 0 || v.GetLogEndOffset() != q.GetHighWatermark() {
+					return fmt.Errorf("controller %d: voter %d lags: %v", id, v.GetReplicaId(), v)
+				}
+			}
+			return nil
+		})
+	}
+	// A stopped voter shows as unknown (-1), the others still answer.
+	standby := c.Standby()
+	c.StopController(standby.ID)
+	q, err := c.Admin(active.ID).DescribeQuorum(ctxT(t), &stratav1.DescribeQuorumRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range q.GetCurrentVoters() {
+		if (v.GetReplicaId() == standby.ID) != (v.GetLag() == -1) {
+			t.Fatalf("voter %d: lag %d", v.GetReplicaId(), v.GetLag())
+		}
+	}
+}
