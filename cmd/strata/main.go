@@ -1,23 +1,21 @@
-// Command strata is Strata's command-line tool: administration, console
-// producer and consumer, a local development cluster and benchmarks.
+// Command strata is Strata's command-line tool: administration today
+// (topics, configs, cluster, quorum, storage), and later the console
+// producer and consumer, a local development cluster and benchmarks. See
+// internal/cli, or run "strata --help".
 package main
 
 import (
-	"fmt"
+	"context"
 	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/strata-log/strata/cmd/strata/internal/cli"
 )
 
 func main() {
-	if err := run(os.Args[1:]); err != nil {
-		fmt.Fprintln(os.Stderr, "strata:", err)
-		os.Exit(1)
-	}
-}
-
-func run(args []string) error {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		fmt.Println("usage: strata [--bootstrap-server HOST:PORT] topics|produce|consume|groups|cluster|quorum|storage|dev|bench ...")
-		return nil
-	}
-	return fmt.Errorf("%s: not built yet", args[0])
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := cli.Main(ctx, os.Args[1:], cli.Env{Stdout: os.Stdout, Stderr: os.Stderr, LookupEnv: os.LookupEnv})
+	stop()
+	os.Exit(code)
 }
