@@ -421,8 +421,13 @@ func (x *CreateTopicsCommand) GetDefaultMinInsyncReplicas() int32 {
 
 // DeleteTopicsCommand deletes topics by name.
 type DeleteTopicsCommand struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Names         []string               `protobuf:"bytes,1,rep,name=names,proto3" json:"names,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Names []string               `protobuf:"bytes,1,rep,name=names,proto3" json:"names,omitempty"`
+	// The id each name had when the proposer looked (empty when unknown), so
+	// that a retry of a committed delete succeeds instead of answering
+	// UNKNOWN_TOPIC_OR_PARTITION, and never deletes a topic created since
+	// under the same name.
+	TopicIds      [][]byte `protobuf:"bytes,2,rep,name=topic_ids,json=topicIds,proto3" json:"topic_ids,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -460,6 +465,13 @@ func (*DeleteTopicsCommand) Descriptor() ([]byte, []int) {
 func (x *DeleteTopicsCommand) GetNames() []string {
 	if x != nil {
 		return x.Names
+	}
+	return nil
+}
+
+func (x *DeleteTopicsCommand) GetTopicIds() [][]byte {
+	if x != nil {
+		return x.TopicIds
 	}
 	return nil
 }
@@ -1201,9 +1213,10 @@ const file_strata_v1_commands_proto_rawDesc = "" +
 	"\x12default_partitions\x18\x03 \x01(\x05R\x11defaultPartitions\x12<\n" +
 	"\x1adefault_replication_factor\x18\x04 \x01(\x05R\x18defaultReplicationFactor\x12%\n" +
 	"\x0eallow_internal\x18\x05 \x01(\bR\rallowInternal\x12=\n" +
-	"\x1bdefault_min_insync_replicas\x18\x06 \x01(\x05R\x18defaultMinInsyncReplicas\"+\n" +
+	"\x1bdefault_min_insync_replicas\x18\x06 \x01(\x05R\x18defaultMinInsyncReplicas\"H\n" +
 	"\x13DeleteTopicsCommand\x12\x14\n" +
-	"\x05names\x18\x01 \x03(\tR\x05names\"S\n" +
+	"\x05names\x18\x01 \x03(\tR\x05names\x12\x1b\n" +
+	"\ttopic_ids\x18\x02 \x03(\fR\btopicIds\"S\n" +
 	"\x17CreatePartitionsCommand\x128\n" +
 	"\x06topics\x18\x01 \x03(\v2 .strata.v1.CreatePartitionsTopicR\x06topics\"T\n" +
 	"\x13AlterConfigsCommand\x12=\n" +

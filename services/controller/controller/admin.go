@@ -47,9 +47,16 @@ func (a *adminService) CreateTopics(ctx context.Context, req *stratav1.CreateTop
 }
 
 func (a *adminService) DeleteTopics(ctx context.Context, req *stratav1.DeleteTopicsRequest) (*stratav1.DeleteTopicsResponse, error) {
-	res, err := a.s.write(ctx, &stratav1.MetadataCommand{Command: &stratav1.MetadataCommand_DeleteTopics{
-		DeleteTopics: &stratav1.DeleteTopicsCommand{Names: req.GetNames()},
-	}}, false)
+	cmd := &stratav1.DeleteTopicsCommand{Names: req.GetNames()}
+	img := a.s.readImage(ctx)
+	for _, name := range req.GetNames() {
+		var id []byte
+		if t, ok := img.Topic(name); ok {
+			id = t.ID.Bytes()
+		}
+		cmd.TopicIds = append(cmd.TopicIds, id)
+	}
+	res, err := a.s.write(ctx, &stratav1.MetadataCommand{Command: &stratav1.MetadataCommand_DeleteTopics{DeleteTopics: cmd}}, false)
 	if err != nil {
 		return nil, err
 	}
@@ -107,9 +114,22 @@ func (s *Server) write(ctx context.Context, cmd *stratav1.MetadataCommand, valid
 	return res, nil
 }
 
-func (a *adminService) ListTopics(_ context.Context, req *stratav1.ListTopicsRequest) (*stratav1.ListTopicsResponse, error) {
+// readImage returns an image with every write committed before the call
+// (a ReadIndex through the leader), so that a read on one controller sees a
+// write acknowledged by another. Without a quorum it falls back to the
+// local image, as a metadata cache would.
+func (s *Server) readImage(ctx context.Context) *metadata.Image {
+	rctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	if st, err := s.quorum.Read(rctx); err == nil {
+		return st.Image
+	}
+	return s.Image()
+}
+
+func (a *adminService) ListTopics(ctx context.Context, req *stratav1.ListTopicsRequest) (*stratav1.ListTopicsResponse, error) {
 	resp := &stratav1.ListTopicsResponse{}
-	for t := range a.s.Image().Topics() {
+	for t := range a.s.readImage(ctx).Topics() {
 		internal := metadata.IsInternalTopic(t.Name)
 		if internal && !req.GetIncludeInternal() {
 			continue
@@ -119,8 +139,8 @@ func (a *adminService) ListTopics(_ context.Context, req *stratav1.ListTopicsReq
 	return resp, nil
 }
 
-func (a *adminService) DescribeTopics(_ context.Context, req *stratav1.DescribeTopicsRequest) (*stratav1.DescribeTopicsResponse, error) {
-	img := a.s.Image()
+func (a *adminService) DescribeTopics(ctx context.Context, req *stratav1.DescribeTopicsRequest) (*stratav1.DescribeTopicsResponse, error) {
+	img := a.s.readImage(ctx)
 	resp := &stratav1.DescribeTopicsResponse{}
 	if len(req.GetNames()) == 0 {
 		for t := range img.Topics() {
@@ -165,9 +185,9 @@ func DescribeTopic(img *metadata.Image, t *metadata.Topic) *stratav1.TopicDescri
 	return d
 }
 
-func (a *adminService) DescribeCluster(context.Context, *stratav1.DescribeClusterRequest) (*stratav1.DescribeClusterResponse, error) {
+func (a *adminService) DescribeCluster(ctx context.Context, _ *stratav1.DescribeClusterRequest) (*stratav1.DescribeClusterResponse, error) {
 	s := a.s
-	img := s.Image()
+	img := s.readImage(ctx)
 	active, _ := s.activeAddress()
 	resp := &stratav1.DescribeClusterResponse{ClusterId: s.clusterID, ActiveControllerId: active, MetadataOffset: img.Offset()}
 	for b := range img.Brokers() {
@@ -205,9 +225,12 @@ func (a *adminService) DescribeQuorum(ctx context.Context, _ *stratav1.DescribeQ
 	}
 	wg.Wait()
 	resp := &stratav1.DescribeQuorumResponse{LeaderId: int32(leaderID), LeaderEpoch: int64(term), MetadataOffset: s.Image().Offset()}
+	// The high watermark is the leader's applied index; when the leader
+	// does not answer, the highest index any voter applied (the committed
+	// index is at least that).
 	for i, id := range ids {
-		if id == int32(leaderID) && answers[i] != nil {
-			resp.HighWatermark = answers[i].GetAppliedIndex()
+		if ans := answers[i]; ans != nil && (id == int32(leaderID) || resp.HighWatermark == 0) {
+			resp.HighWatermark = max(resp.HighWatermark, ans.GetAppliedIndex())
 		}
 	}
 	now := time.Now().UnixMilli()
@@ -217,13 +240,35 @@ func (a *adminService) DescribeQuorum(ctx context.Context, _ *stratav1.DescribeQ
 			r.LogEndOffset = ans.GetAppliedIndex()
 			r.Lag = max(0, resp.HighWatermark-ans.GetAppliedIndex())
 			r.LastFetchTimestampMs = now
-			if r.Lag == 0 {
-				r.LastCaughtUpTimestampMs = now
-			}
 		}
+		r.LastCaughtUpTimestampMs = s.caughtUp.observe(id, r.Lag == 0, now)
 		resp.CurrentVoters = append(resp.CurrentVoters, r)
 	}
 	return resp, nil
+}
+
+// caughtUpTimes remembers when this controller last saw each voter caught
+// up, for DescribeQuorum's LastCaughtUpTimestamp.
+type caughtUpTimes struct {
+	mu   sync.Mutex
+	last map[int32]int64
+}
+
+// observe records a voter's state at now and returns when it was last
+// seen caught up (-1 for never).
+func (c *caughtUpTimes) observe(id int32, caughtUp bool, now int64) int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.last == nil {
+		c.last = make(map[int32]int64)
+	}
+	if caughtUp {
+		c.last[id] = now
+	}
+	if t, ok := c.last[id]; ok {
+		return t
+	}
+	return -1
 }
 
 func (s *Server) describeVoter(ctx context.Context, id int32) *stratav1.DescribeReplicaResponse {
@@ -246,8 +291,8 @@ func (s *Server) describeVoter(ctx context.Context, id int32) *stratav1.Describe
 	return r
 }
 
-func (a *adminService) DescribeConfigs(_ context.Context, req *stratav1.DescribeConfigsRequest) (*stratav1.DescribeConfigsResponse, error) {
-	img := a.s.Image()
+func (a *adminService) DescribeConfigs(ctx context.Context, req *stratav1.DescribeConfigsRequest) (*stratav1.DescribeConfigsResponse, error) {
+	img := a.s.readImage(ctx)
 	resp := &stratav1.DescribeConfigsResponse{}
 	want := func(name string) bool { return len(req.GetNames()) == 0 || slices.Contains(req.GetNames(), name) }
 	for _, res := range req.GetResources() {

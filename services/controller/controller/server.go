@@ -39,12 +39,13 @@ type Server struct {
 	incarn    string
 
 	// q is set once Run has started the Raft replica.
-	q      atomic.Pointer[quorum.Quorum]
-	quorum *quorum.Quorum // q's value, for code that runs only inside Run
-	grpc   *grpc.Server
-	health *rpc.Health
-	live   *liveness
-	peers  *peers
+	q        atomic.Pointer[quorum.Quorum]
+	quorum   *quorum.Quorum // q's value, for code that runs only inside Run
+	grpc     *grpc.Server
+	health   *rpc.Health
+	live     *liveness
+	peers    *peers
+	caughtUp caughtUpTimes
 
 	runOnce sync.Once
 }

@@ -20,5 +20,11 @@ func validators() *rpc.Validators {
 		}
 		return nil
 	})
+	rpc.RegisterValidator(v, func(r *stratav1.DeleteTopicsRequest) error {
+		if len(r.GetNames()) == 0 {
+			return rpc.Errorf(stratav1.ErrorCode_ERROR_CODE_INVALID_REQUEST, "no topics to delete")
+		}
+		return nil
+	})
 	return v
 }

@@ -215,15 +215,28 @@ func (b *batch) deleteTopics(c *stratav1.DeleteTopicsCommand) ([]*stratav1.Metad
 	for _, name := range c.GetNames() {
 		seen[name]++
 	}
-	for _, name := range c.GetNames() {
+	for i, name := range c.GetNames() {
 		r := &stratav1.DeletableTopicResult{Name: name}
 		resp.Topics = append(resp.Topics, r)
 		t, found := b.img.Topic(name)
+		var seenID metadata.TopicID
+		if i < len(c.GetTopicIds()) {
+			seenID, _ = metadata.TopicIDFromBytes(c.GetTopicIds()[i])
+		}
 		switch {
 		case metadata.IsInternalTopic(name):
 			r.ErrorCode, r.ErrorMessage = stratav1.ErrorCode_ERROR_CODE_INVALID_REQUEST, fmt.Sprintf("internal topic %s cannot be created or deleted by clients", name)
 		case seen[name] > 1:
 			r.ErrorCode, r.ErrorMessage = stratav1.ErrorCode_ERROR_CODE_INVALID_REQUEST, "Duplicate topic name."
+		case seenID != metadata.ZeroTopicID && (!found || t.ID != seenID):
+			// The topic the proposer saw is gone already: this is a retry of
+			// a delete that committed (or it was deleted meanwhile). A topic
+			// created since under the same name is left alone.
+			if _, still := b.img.TopicByID(seenID); !still {
+				r.TopicId = seenID.Bytes()
+				continue
+			}
+			r.ErrorCode, r.ErrorMessage = stratav1.ErrorCode_ERROR_CODE_UNKNOWN_TOPIC_OR_PARTITION, unknownTopicMessage
 		case !found:
 			r.ErrorCode, r.ErrorMessage = stratav1.ErrorCode_ERROR_CODE_UNKNOWN_TOPIC_OR_PARTITION, unknownTopicMessage
 		default:

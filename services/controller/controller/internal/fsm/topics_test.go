@@ -547,3 +547,33 @@ func TestCreatePartitions(t *testing.T) {
 	cpFails(createPartitionsCmd(count("t", 21)), codeInvalidRF,
 		"The target replication factor of 2 cannot be reached because only 1 broker(s) are registered.")
 }
+
+// A delete retried after it committed (the proposer saw the topic's id)
+// succeeds without records, and never deletes a topic created since under
+// the same name.
+func TestDeleteTopicsRetryIsIdempotent(t *testing.T) {
+	h := newHarness(t)
+	h.addBrokers(1, 2, 3)
+	first := h.create(newTopic("orders", 1, 1))
+	del := &stratav1.MetadataCommand{Command: &stratav1.MetadataCommand_DeleteTopics{DeleteTopics: &stratav1.DeleteTopicsCommand{
+		Names: []string{"orders"}, TopicIds: [][]byte{first.GetTopicId()},
+	}}}
+	if recs := h.ok(del); len(recs) != 1 {
+		t.Fatalf("delete wrote %d records", len(recs))
+	}
+	res := h.unchanged(del)
+	if r := res.GetDeleteTopics().GetTopics()[0]; r.GetErrorCode() != codeNone {
+		t.Fatalf("retried delete: %v %s", r.GetErrorCode(), r.GetErrorMessage())
+	}
+	// A new topic under the old name, with a new id.
+	again := createCmd(newTopic("orders", 1, 1))
+	again.GetCreateTopics().TopicIds[0] = tid("orders", 2).Bytes()
+	h.ok(again)
+	res = h.unchanged(del)
+	if r := res.GetDeleteTopics().GetTopics()[0]; r.GetErrorCode() != codeNone {
+		t.Fatalf("stale delete: %v %s", r.GetErrorCode(), r.GetErrorMessage())
+	}
+	if h.topic("orders").ID != tid("orders", 2) {
+		t.Fatal("the stale delete touched the new topic")
+	}
+}

@@ -230,6 +230,21 @@ func retriable(err error) bool {
 		errors.Is(err, context.Canceled)
 }
 
+// Read returns the state machine's state once it has applied everything
+// committed when Read was called (a ReadIndex round trip to the leader), so
+// a read on a standby sees every write acknowledged before it.
+func (q *Quorum) Read(ctx context.Context) (*fsm.State, error) {
+	v, err := q.nh.SyncRead(ctx, ShardID, nil)
+	if err != nil {
+		return nil, fmt.Errorf("quorum: read: %w", err)
+	}
+	st, ok := v.(*fsm.State)
+	if !ok {
+		return nil, fmt.Errorf("quorum: read: unexpected state %T", v)
+	}
+	return st, nil
+}
+
 // Close stops the replica and the node host. It is idempotent.
 func (q *Quorum) Close() {
 	if q.closed.Swap(true) {
