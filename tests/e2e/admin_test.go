@@ -3,7 +3,6 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -19,9 +18,6 @@ import (
 // processes, registers three brokers, and drives the strata command line:
 // topics, configs, cluster and quorum.
 func TestAdminCommandsOnRealDaemons(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and runs the binaries")
-	}
 	bin := build(t)
 
 	clusterID := strings.TrimSpace(mustRun(t, bin.strata, "storage", "random-uuid"))
@@ -30,24 +26,8 @@ func TestAdminCommandsOnRealDaemons(t *testing.T) {
 	}
 
 	const n = 3
-	grpcAddrs, raftAddrs := make([]string, n), make([]string, n)
-	var voters []string
-	for i := range n {
-		grpcAddrs[i], raftAddrs[i] = testutil.FreeAddr(t), testutil.FreeAddr(t)
-		voters = append(voters, fmt.Sprintf("%d@%s", i+1, raftAddrs[i]))
-	}
-	root := t.TempDir()
-	var controllers []*daemon
-	for i := range n {
-		id, dir := strconv.Itoa(i+1), filepath.Join(root, "controller-"+strconv.Itoa(i+1))
-		out := mustRun(t, bin.controller, "format", "--data-dir", dir, "--cluster-id", clusterID, "--node-id", id,
-			"--controller-quorum-voters", strings.Join(voters, ","))
-		if want := fmt.Sprintf("Formatted %s for cluster %s, controller %s\n", dir, clusterID, id); out != want {
-			t.Fatalf("format printed %q, want %q", out, want)
-		}
-		controllers = append(controllers, start(t, "controller "+id, bin.controller, "run", "--node-id", id, "--data-dir", dir,
-			"--listen", grpcAddrs[i], "--controller-quorum-voters", strings.Join(voters, ","), "--log-level", "warn", "--log-format", "text"))
-	}
+	set := startControllers(t, bin, clusterID, n)
+	grpcAddrs, raftAddrs, controllers := set.grpc, set.raft, set.procs
 
 	// Wait with the SDK until the quorum is up and every controller has
 	// announced itself, then until the brokers are unfenced.

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -36,7 +37,7 @@ func build(t *testing.T) binaries {
 	t.Helper()
 	goTool, err := exec.LookPath("go")
 	if err != nil {
-		t.Skip("no go tool on PATH to build the binaries")
+		t.Fatalf("the go tool must be on PATH to build the binaries: %v", err)
 	}
 	dir := t.TempDir()
 	b := binaries{strata: filepath.Join(dir, "strata"), controller: filepath.Join(dir, "strata-controller")}
@@ -93,30 +94,41 @@ func mustRun(t *testing.T, bin string, args ...string) string {
 
 // daemon is a running process.
 type daemon struct {
-	name string
-	cmd  *exec.Cmd
-	logs *syncBuffer
-	done chan error
+	name   string
+	cmd    *exec.Cmd
+	logs   *syncBuffer
+	exited chan struct{} // closed once Wait returned; err is then set
+	err    error
 }
 
 func start(t *testing.T, name, bin string, args ...string) *daemon {
 	t.Helper()
-	d := &daemon{name: name, cmd: exec.Command(bin, args...), logs: &syncBuffer{}, done: make(chan error, 1)}
+	d := &daemon{name: name, cmd: exec.Command(bin, args...), logs: &syncBuffer{}, exited: make(chan struct{})}
 	d.cmd.Stdout, d.cmd.Stderr = d.logs, d.logs
 	if err := d.cmd.Start(); err != nil {
 		t.Fatalf("start %s: %v", name, err)
 	}
-	go func() { d.done <- d.cmd.Wait() }()
+	go func() {
+		d.err = d.cmd.Wait()
+		close(d.exited)
+	}()
 	t.Cleanup(func() {
-		if d.cmd.ProcessState == nil {
-			_ = d.cmd.Process.Kill()
-			<-d.done
-		}
+		d.kill()
 		if t.Failed() {
 			t.Logf("%s logs:\n%s", name, d.logs.String())
 		}
 	})
 	return d
+}
+
+// kill sends SIGKILL (as kill -9) unless the process has exited, and waits.
+func (d *daemon) kill() {
+	select {
+	case <-d.exited:
+	default:
+		_ = d.cmd.Process.Kill()
+		<-d.exited
+	}
 }
 
 // stop sends SIGTERM and waits for a clean exit.
@@ -126,15 +138,57 @@ func (d *daemon) stop(t *testing.T, within time.Duration) {
 		t.Fatalf("%s: SIGTERM: %v", d.name, err)
 	}
 	select {
-	case err := <-d.done:
-		if err != nil {
-			t.Errorf("%s exited with %v after SIGTERM", d.name, err)
+	case <-d.exited:
+		if d.err != nil {
+			t.Errorf("%s exited with %v after SIGTERM", d.name, d.err)
 		}
 	case <-time.After(within):
 		t.Errorf("%s did not exit within %v of SIGTERM", d.name, within)
-		_ = d.cmd.Process.Kill()
-		<-d.done
+		d.kill()
 	}
+}
+
+// controllerSet is a formatted quorum of controller processes.
+type controllerSet struct {
+	bin    binaries
+	voters string
+	grpc   []string
+	raft   []string
+	dirs   []string
+	procs  []*daemon
+}
+
+// startControllers formats n controllers of cluster clusterID with the real
+// binary and starts them on free loopback ports.
+func startControllers(t *testing.T, bin binaries, clusterID string, n int) *controllerSet {
+	t.Helper()
+	s := &controllerSet{bin: bin, grpc: make([]string, n), raft: make([]string, n), dirs: make([]string, n), procs: make([]*daemon, n)}
+	var voters []string
+	for i := range n {
+		s.grpc[i], s.raft[i] = testutil.FreeAddr(t), testutil.FreeAddr(t)
+		voters = append(voters, fmt.Sprintf("%d@%s", i+1, s.raft[i]))
+	}
+	s.voters = strings.Join(voters, ",")
+	root := t.TempDir()
+	for i := range n {
+		id := strconv.Itoa(i + 1)
+		s.dirs[i] = filepath.Join(root, "controller-"+id)
+		out := mustRun(t, bin.controller, "format", "--data-dir", s.dirs[i], "--cluster-id", clusterID, "--node-id", id,
+			"--controller-quorum-voters", s.voters)
+		if want := fmt.Sprintf("Formatted %s for cluster %s, controller %s\n", s.dirs[i], clusterID, id); out != want {
+			t.Fatalf("format printed %q, want %q", out, want)
+		}
+		s.start(t, i)
+	}
+	return s
+}
+
+// start (re)starts controller i (0-based) on its data dir and addresses.
+func (s *controllerSet) start(t *testing.T, i int) {
+	t.Helper()
+	id := strconv.Itoa(i + 1)
+	s.procs[i] = start(t, "controller "+id, s.bin.controller, "run", "--node-id", id, "--data-dir", s.dirs[i],
+		"--listen", s.grpc[i], "--controller-quorum-voters", s.voters, "--log-level", "warn", "--log-format", "text")
 }
 
 type syncBuffer struct {
