@@ -121,7 +121,7 @@ func (s *Server) write(ctx context.Context, cmd *stratav1.MetadataCommand, valid
 func (s *Server) readImage(ctx context.Context) *metadata.Image {
 	rctx, cancel := context.WithTimeout(ctx, time.Second)
 	defer cancel()
-	if st, err := s.quorum.Read(rctx); err == nil {
+	if st, err := s.raft().Read(rctx); err == nil {
 		return st.Image
 	}
 	return s.Image()
@@ -207,7 +207,7 @@ func (a *adminService) DescribeCluster(ctx context.Context, _ *stratav1.Describe
 // is. A voter that does not answer shows lag -1.
 func (a *adminService) DescribeQuorum(ctx context.Context, _ *stratav1.DescribeQuorumRequest) (*stratav1.DescribeQuorumResponse, error) {
 	s := a.s
-	leaderID, term, ok := s.quorum.Leader()
+	leaderID, term, ok := s.raft().Leader()
 	if !ok {
 		return nil, rpc.Errorf(stratav1.ErrorCode_ERROR_CODE_NOT_CONTROLLER, "the quorum has no leader right now")
 	}

@@ -135,7 +135,7 @@ func (c *controllerService) AlterPartition(ctx context.Context, req *stratav1.Al
 func (c *controllerService) DescribeReplica(context.Context, *stratav1.DescribeReplicaRequest) (*stratav1.DescribeReplicaResponse, error) {
 	s := c.s
 	st := s.machine.State()
-	id, term, _ := s.quorum.Leader()
+	id, term, _ := s.raft().Leader()
 	leader := int32(-1)
 	if id != 0 {
 		leader = int32(id)

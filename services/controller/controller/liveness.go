@@ -74,8 +74,8 @@ func (l *liveness) expiredBrokers(img *metadata.Image) []*metadata.Broker {
 // replicas.
 func (s *Server) activeLoop(ctx context.Context) {
 	for ctx.Err() == nil {
-		changed := s.quorum.LeaderChanged()
-		if s.quorum.IsLeader() {
+		changed := s.raft().LeaderChanged()
+		if s.raft().IsLeader() {
 			s.lead(ctx, changed)
 			continue
 		}
@@ -100,7 +100,7 @@ func (s *Server) lead(ctx context.Context, changed <-chan struct{}) {
 	}()
 	// A NoOp commits everything the previous leader left, so the image
 	// this controller acts on is complete.
-	if _, err := s.quorum.Propose(lctx, &stratav1.MetadataCommand{Command: &stratav1.MetadataCommand_NoOp{NoOp: &stratav1.NoOpCommand{}}}); err != nil {
+	if _, err := s.raft().Propose(lctx, &stratav1.MetadataCommand{Command: &stratav1.MetadataCommand_NoOp{NoOp: &stratav1.NoOpCommand{}}}); err != nil {
 		return
 	}
 	s.live.reset(s.Image())
@@ -123,7 +123,7 @@ func (s *Server) lead(ctx context.Context, changed <-chan struct{}) {
 			for _, b := range s.live.expiredBrokers(s.Image()) {
 				s.log.Warn("broker session expired; fencing it", "broker_id", b.ID, "broker_epoch", b.Epoch)
 				pctx, pcancel := context.WithTimeout(lctx, proposeTimeout)
-				_, err := s.quorum.Propose(pctx, &stratav1.MetadataCommand{Command: &stratav1.MetadataCommand_FenceBroker{
+				_, err := s.raft().Propose(pctx, &stratav1.MetadataCommand{Command: &stratav1.MetadataCommand_FenceBroker{
 					FenceBroker: &stratav1.FenceBrokerCommand{BrokerId: b.ID, BrokerEpoch: b.Epoch},
 				}})
 				pcancel()
@@ -161,7 +161,7 @@ func (s *Server) rebalanceLeaders(ctx context.Context) {
 	}
 	pctx, cancel := context.WithTimeout(ctx, proposeTimeout)
 	defer cancel()
-	res, err := s.quorum.Propose(pctx, &stratav1.MetadataCommand{Command: &stratav1.MetadataCommand_ElectLeaders{ElectLeaders: &stratav1.ElectLeadersCommand{
+	res, err := s.raft().Propose(pctx, &stratav1.MetadataCommand{Command: &stratav1.MetadataCommand_ElectLeaders{ElectLeaders: &stratav1.ElectLeadersCommand{
 		ElectionType: stratav1.ElectionType_ELECTION_TYPE_PREFERRED,
 	}}})
 	if err != nil {

@@ -38,11 +38,9 @@ type Server struct {
 	addr      string
 	incarn    string
 
-	// q is set once Run has started the Raft replica.
+	// q is set once Run has started the Raft replica; handlers and loops
+	// start after that and read it through raft().
 	q        atomic.Pointer[quorum.Quorum]
-	quorum   *quorum.Quorum // q's value, for code that runs only inside Run
-	grpc     *grpc.Server
-	health   *rpc.Health
 	live     *liveness
 	peers    *peers
 	caughtUp caughtUpTimes
@@ -90,6 +88,9 @@ func New(cfg Config) (*Server, error) {
 	s.peers = newPeers()
 	return s, nil
 }
+
+// raft is the started Raft replica.
+func (s *Server) raft() *quorum.Quorum { return s.q.Load() }
 
 // Addr is the controller's gRPC address.
 func (s *Server) Addr() string { return s.addr }
@@ -141,7 +142,6 @@ func (s *Server) run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("controller: %w", err)
 	}
-	s.quorum = q
 	s.q.Store(q)
 	defer q.Close()
 
@@ -149,8 +149,7 @@ func (s *Server) run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("controller: %w", err)
 	}
-	s.grpc = srv
-	s.health = rpc.Register(srv)
+	health := rpc.Register(srv)
 	stratav1.RegisterAdminServiceServer(srv, &adminService{s: s})
 	stratav1.RegisterControllerServiceServer(srv, &controllerService{s: s})
 	defer s.peers.close()
@@ -171,10 +170,10 @@ func (s *Server) run(ctx context.Context) error {
 		<-gctx.Done()
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.ShutdownTimeout)
 		defer cancel()
-		rpc.GracefulStop(sctx, srv, s.health)
+		rpc.GracefulStop(sctx, srv, health)
 		return nil
 	})
-	s.health.SetServing("")
+	health.SetServing("")
 	s.log.Info("controller started", "address", s.addr, "raft_address", s.cfg.RaftAddress, "cluster_id", s.clusterID)
 	err = g.Wait()
 	s.log.Info("controller stopped")
@@ -190,7 +189,7 @@ func (s *Server) registerSelf(ctx context.Context) {
 		},
 	}}}
 	for ctx.Err() == nil {
-		if _, err := s.quorum.Propose(ctx, cmd); err == nil {
+		if _, err := s.raft().Propose(ctx, cmd); err == nil {
 			return
 		} else if ctx.Err() == nil {
 			s.log.Warn("controller registration failed; retrying", "err", err)
@@ -200,7 +199,7 @@ func (s *Server) registerSelf(ctx context.Context) {
 
 // propose commits a command; failures become request errors.
 func (s *Server) propose(ctx context.Context, cmd *stratav1.MetadataCommand) (*stratav1.CommandResult, error) {
-	res, err := s.quorum.Propose(ctx, cmd)
+	res, err := s.raft().Propose(ctx, cmd)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, rpc.Errorf(stratav1.ErrorCode_ERROR_CODE_REQUEST_TIMED_OUT, "the metadata quorum did not commit the change in time: %v", err)
@@ -216,7 +215,7 @@ func (s *Server) propose(ctx context.Context, cmd *stratav1.MetadataCommand) (*s
 // activeAddress returns the active controller's id and gRPC address, when
 // known.
 func (s *Server) activeAddress() (int32, string) {
-	id, _, ok := s.quorum.Leader()
+	id, _, ok := s.raft().Leader()
 	if !ok {
 		return -1, ""
 	}
@@ -229,7 +228,7 @@ func (s *Server) activeAddress() (int32, string) {
 // requireActive answers NOT_CONTROLLER, with the active controller's
 // address, on a standby.
 func (s *Server) requireActive() error {
-	if s.quorum.IsLeader() {
+	if s.raft().IsLeader() {
 		return nil
 	}
 	id, addr := s.activeAddress()
