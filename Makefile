@@ -14,7 +14,7 @@ help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
 
 .PHONY: tools
-tools: $(TOOLS)/buf $(TOOLS)/golangci-lint ## build the pinned tools into .bin/
+tools: $(TOOLS)/buf $(TOOLS)/golangci-lint $(TOOLS)/benchstat ## build the pinned tools into .bin/
 
 $(TOOLS)/buf: tools/buf/go.mod tools/buf/go.sum
 	cd tools/buf && GOWORK=off go build -o $(TOOLS)/ github.com/bufbuild/buf/cmd/buf \
@@ -22,6 +22,9 @@ $(TOOLS)/buf: tools/buf/go.mod tools/buf/go.sum
 
 $(TOOLS)/golangci-lint: tools/lint/go.mod tools/lint/go.sum
 	cd tools/lint && GOWORK=off go build -o $(TOOLS)/ github.com/golangci/golangci-lint/v2/cmd/golangci-lint
+
+$(TOOLS)/benchstat: tools/bench/go.mod tools/bench/go.sum
+	cd tools/bench && GOWORK=off go build -o $(TOOLS)/ golang.org/x/perf/cmd/benchstat
 
 .PHONY: generate
 generate: $(TOOLS)/buf ## regenerate pkg/api/stratav1 from proto/
@@ -60,7 +63,7 @@ fuzz: ## run each fuzz target for FUZZTIME (default 15s)
 	scripts/fuzz.sh $(FUZZTIME)
 
 .PHONY: bench
-bench: ## run the Go benchmarks (medians of BENCH_COUNT runs)
+bench: $(TOOLS)/benchstat ## run the Go benchmarks (medians of BENCH_COUNT runs, via benchstat)
 	scripts/bench.sh
 
 .PHONY: run

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs the Go benchmarks BENCH_COUNT times (default 5) and prints the
-# median of each with benchstat when it is installed (make tools).
+# median of each with benchstat (built by make tools).
 # Usage: scripts/bench.sh [package pattern]   (default: every module)
 set -euo pipefail
 cd "$(dirname "$0")/.."
