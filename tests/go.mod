@@ -4,6 +4,7 @@ go 1.26.0
 
 require (
 	github.com/strata-log/strata/pkg v0.0.0
+	github.com/strata-log/strata/services/broker v0.0.0
 	github.com/strata-log/strata/services/controller v0.0.0
 	google.golang.org/grpc v1.85.0
 )
@@ -75,6 +76,7 @@ require (
 
 replace (
 	github.com/strata-log/strata/pkg => ../pkg
+	github.com/strata-log/strata/services/broker => ../services/broker
 	github.com/strata-log/strata/services/controller => ../services/controller
 	google.golang.org/genproto => google.golang.org/genproto v0.0.0-20261019180522-ce908d29299b
 )
