@@ -339,7 +339,7 @@ func rootCommand() *command {
 			{name: "produce", summary: "(not built yet) the console producer", planned: true},
 			{name: "consume", summary: "(not built yet) the console consumer", planned: true},
 			{name: "groups", summary: "(not built yet) list, describe and reset consumer groups", planned: true},
-			{name: "dev", summary: "(not built yet) a local cluster of 3 controllers and 3 brokers", planned: true},
+			devCommand(),
 			{name: "bench", summary: "(not built yet) producer and consumer benchmarks", planned: true},
 		},
 	}

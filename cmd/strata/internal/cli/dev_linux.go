@@ -1,0 +1,20 @@
+package cli
+
+import (
+	"os"
+	"syscall"
+)
+
+// devSysProcAttr puts a daemon in its own process group, so that the
+// terminal's Ctrl-C reaches strata dev only, which then stops the daemons
+// in order. Should strata dev die without stopping them (SIGKILL), the
+// kernel sends them SIGTERM.
+func devSysProcAttr() *syscall.SysProcAttr {
+	return &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
+}
+
+// devSignal signals a daemon's process group: the daemon and anything it
+// started.
+func devSignal(p *os.Process, sig syscall.Signal) error {
+	return syscall.Kill(-p.Pid, sig)
+}
