@@ -26,6 +26,12 @@ import (
 // ShardID is the one Raft shard of the metadata log.
 const ShardID uint64 = 1
 
+// proposeAttempt bounds one proposal attempt. dragonboat drops a proposal
+// made while there is no leader without answering, so this is how long such
+// a proposal waits before it is sent again; a metadata commit normally takes
+// about a millisecond.
+const proposeAttempt = 750 * time.Millisecond
+
 // ErrClosed is returned by Propose after Close.
 var ErrClosed = errors.New("quorum: closed")
 
@@ -197,7 +203,7 @@ func (q *Quorum) Propose(ctx context.Context, cmd *stratav1.MetadataCommand) (*s
 		// answer: end the attempt when the leader changes (and after a
 		// bound) and retry with the next leader.
 		changed := q.LeaderChanged()
-		actx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		actx, cancel := context.WithTimeout(ctx, proposeAttempt)
 		go func() {
 			select {
 			case <-changed:
