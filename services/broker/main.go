@@ -2,30 +2,143 @@
 // serves producers, consumers and follower replicas.
 //
 //	strata-broker format --data-dir D --cluster-id CID --node-id 101
-//	strata-broker run --config broker.properties
+//	strata-broker run --node-id 101 --data-dir D --listen 127.0.0.1:9092 --controllers 127.0.0.1:9201,...
+//
+// Every flag can also come from STRATA_<FLAG> (STRATA_NODE_ID, ...) or a
+// properties file named by --config; flags win.
 package main
 
 import (
+	"context"
+	"errors"
+	"flag"
 	"fmt"
+	"io"
 	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/strata-log/strata/pkg/flagconf"
+	"github.com/strata-log/strata/pkg/metaprops"
+	"github.com/strata-log/strata/pkg/telemetry"
+	"github.com/strata-log/strata/services/broker/broker"
 )
 
+const usage = `usage: strata-broker <command> [flags]
+
+commands:
+  format   write meta.properties into a new data dir (as kafka-storage format)
+  run      run the broker until SIGTERM or SIGINT
+
+Run "strata-broker <command> -h" for the flags of a command.
+`
+
 func main() {
-	if err := run(os.Args[1:]); err != nil {
+	if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			os.Exit(0)
+		}
 		fmt.Fprintln(os.Stderr, "strata-broker:", err)
 		os.Exit(1)
 	}
 }
 
-func run(args []string) error {
+func run(args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		fmt.Println("usage: strata-broker format|run [flags]")
+		fmt.Fprint(stdout, usage)
 		return nil
 	}
 	switch args[0] {
-	case "format", "run":
-		return fmt.Errorf("%s: not built yet", args[0])
+	case "format":
+		return format(args[1:], stdout, stderr)
+	case "run":
+		return serve(args[1:], stderr)
 	default:
 		return fmt.Errorf("unknown command %q: use format or run", args[0])
 	}
+}
+
+func parse(fs *flag.FlagSet, args []string) error {
+	return flagconf.Parse(fs, args, "STRATA_", os.LookupEnv)
+}
+
+func format(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("strata-broker format", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	nodeID := fs.Int("node-id", -1, "this broker's id (required)")
+	clusterID := fs.String("cluster-id", "", "the cluster id (from `strata storage random-uuid`)")
+	dataDir := fs.String("data-dir", "", "the data directory (required)")
+	ignore := fs.Bool("ignore-formatted", false, "succeed when the dir is already formatted identically")
+	fs.String(flagconf.ConfigFlag, "", "a properties file with any of these settings")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if *dataDir == "" || *clusterID == "" || *nodeID < 0 {
+		return errors.New("format needs --data-dir, --cluster-id and a --node-id of 0 or more")
+	}
+	if err := metaprops.Format(*dataDir, metaprops.Props{ClusterID: *clusterID, NodeID: int32(*nodeID), Role: metaprops.RoleBroker}, *ignore); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "Formatted %s for cluster %s, broker %d\n", *dataDir, *clusterID, *nodeID)
+	return nil
+}
+
+func serve(args []string, stderr io.Writer) error {
+	fs := flag.NewFlagSet("strata-broker run", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	nodeID := fs.Int("node-id", -1, "this broker's id (required)")
+	clusterID := fs.String("cluster-id", "", "the cluster id; when set it must match the data dir")
+	dataDir := fs.String("data-dir", "", "the data directory (required)")
+	fs.String(flagconf.ConfigFlag, "", "a properties file with any of these settings")
+	listen := fs.String("listen", "127.0.0.1:9092", "the gRPC listen address")
+	advertised := fs.String("advertised-address", "", "the address clients and other brokers use (default: the listen address)")
+	controllers := fs.String("controllers", "", "any controllers' gRPC addresses, comma-separated (required)")
+	rack := fs.String("rack", "", "this broker's rack, for rack-aware replica placement")
+	metrics := fs.String("metrics-listen", "", "serve Prometheus /metrics on this address")
+	autoCreate := fs.Bool("auto-create-topics", false, "create unknown topics on metadata requests and produce")
+	rf := fs.Int("default-replication-factor", -1, "replication factor of auto-created topics (-1: the controllers' default)")
+	partitions := fs.Int("num-partitions", -1, "partitions of auto-created topics (-1: the controllers' default)")
+	fsync := fs.String("fsync", "never", "when appends are synced to disk: never (leave it to the OS, as Kafka) or batch (before each acknowledgement)")
+	heartbeatMs := fs.Int("broker-heartbeat-interval-ms", 500, "how often the broker heartbeats the active controller")
+	retentionMs := fs.Int("log-retention-check-interval-ms", 30000, "how often retention runs")
+	level := fs.String("log-level", "info", "debug, info, warn or error")
+	logFormat := fs.String("log-format", "json", "json or text")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	var policy broker.FsyncPolicy
+	switch *fsync {
+	case "never":
+		policy = broker.FsyncNever
+	case "batch":
+		policy = broker.FsyncEveryBatch
+	default:
+		return fmt.Errorf("--fsync %q: use never or batch", *fsync)
+	}
+	log, err := telemetry.NewLogger(stderr, *logFormat, *level)
+	if err != nil {
+		return err
+	}
+	var addrs []string
+	for _, a := range strings.Split(*controllers, ",") {
+		if a = strings.TrimSpace(a); a != "" {
+			addrs = append(addrs, a)
+		}
+	}
+	srv, err := broker.New(broker.Config{
+		NodeID: int32(*nodeID), ClusterID: *clusterID, DataDir: *dataDir, Listen: *listen, AdvertisedAddress: *advertised,
+		Controllers: addrs, Rack: *rack, MetricsListen: *metrics, AutoCreateTopics: *autoCreate,
+		DefaultReplicationFactor: int32(*rf), DefaultPartitions: int32(*partitions), Fsync: policy,
+		HeartbeatInterval:      time.Duration(*heartbeatMs) * time.Millisecond,
+		RetentionCheckInterval: time.Duration(*retentionMs) * time.Millisecond,
+		Logger:                 log,
+	})
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	return srv.Run(ctx)
 }

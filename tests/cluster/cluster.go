@@ -50,6 +50,9 @@ type Cluster struct {
 	Voters      map[int32]string
 	Controllers map[int32]*Controller
 	logs        logBuffer
+
+	brokersMu sync.Mutex
+	brokers   map[int32]*Broker
 }
 
 // Controller is one controller of a test cluster.

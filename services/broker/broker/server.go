@@ -1,0 +1,247 @@
+// Package broker is the Strata broker daemon: it registers with the
+// controllers, follows the metadata they push, stores the partitions it
+// replicates in badger, and serves producers, consumers and admin tools.
+package broker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+	"google.golang.org/grpc"
+
+	stratav1 "github.com/strata-log/strata/pkg/api/stratav1"
+	"github.com/strata-log/strata/pkg/metadata"
+	"github.com/strata-log/strata/pkg/metaprops"
+	"github.com/strata-log/strata/pkg/rpc"
+	"github.com/strata-log/strata/pkg/telemetry"
+	"github.com/strata-log/strata/services/broker/broker/internal/partition"
+	"github.com/strata-log/strata/services/broker/broker/internal/partlog"
+	"github.com/strata-log/strata/services/broker/broker/mdsync"
+)
+
+// Server is one broker.
+type Server struct {
+	cfg         Config
+	log         *slog.Logger
+	clusterID   string
+	listener    net.Listener
+	addr        string
+	incarnation string
+
+	sync  *mdsync.Syncer
+	store *partlog.Store
+	parts *partition.Manager
+	ctl   *controllers
+	life  lifecycle
+
+	runOnce sync.Once
+}
+
+// New checks the configuration and the data dir and binds the listener;
+// Run starts everything else.
+func New(cfg Config) (*Server, error) {
+	cfg.setDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	if err := metaprops.Check(cfg.DataDir, metaprops.Props{ClusterID: cfg.ClusterID, NodeID: cfg.NodeID, Role: metaprops.RoleBroker}); err != nil {
+		return nil, fmt.Errorf("broker: %w", err)
+	}
+	props, err := metaprops.Read(cfg.DataDir)
+	if err != nil {
+		return nil, fmt.Errorf("broker: %w", err)
+	}
+	log := cfg.Logger.With("component", "broker", "node_id", cfg.NodeID)
+	syncer, err := mdsync.New(mdsync.Config{
+		Controllers: cfg.Controllers, DataDir: filepath.Join(cfg.DataDir, "metadata"), BrokerID: cfg.NodeID, Logger: log,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("broker: %w", err)
+	}
+	l := cfg.Listener
+	if l == nil {
+		if l, err = net.Listen("tcp", cfg.Listen); err != nil {
+			return nil, fmt.Errorf("broker: listen on %s: %w", cfg.Listen, err)
+		}
+	}
+	addr := cfg.AdvertisedAddress
+	if addr == "" {
+		addr = l.Addr().String()
+	}
+	s := &Server{
+		cfg: cfg, log: log, clusterID: props.ClusterID, listener: l, addr: addr,
+		incarnation: metadata.NewTopicID().String(), sync: syncer,
+	}
+	s.ctl = newControllers(cfg.Controllers, s.knownControllers)
+	return s, nil
+}
+
+// Addr is the broker's gRPC address.
+func (s *Server) Addr() string { return s.addr }
+
+// Image is the metadata image this broker has applied.
+func (s *Server) Image() *metadata.Image { return s.sync.Image() }
+
+func (s *Server) knownControllers() []string {
+	var out []string
+	for c := range s.Image().Controllers() {
+		if c.Address != "" {
+			out = append(out, c.Address)
+		}
+	}
+	return out
+}
+
+// Run serves until ctx is cancelled, then hands its leaderships away
+// (controlled shutdown), stops cleanly and returns nil. It may be called once.
+func (s *Server) Run(ctx context.Context) error {
+	err := errors.New("broker: Run called twice")
+	s.runOnce.Do(func() { err = s.run(ctx) })
+	return err
+}
+
+func (s *Server) run(ctx context.Context) error {
+	defer s.listener.Close()
+	defer s.ctl.close()
+	store, err := partlog.Open(filepath.Join(s.cfg.DataDir, "partitions"), partlog.Options{Fsync: s.cfg.Fsync, Logger: s.log})
+	if err != nil {
+		return fmt.Errorf("broker: %w", err)
+	}
+	s.store = store
+	defer func() {
+		if err := store.Close(); err != nil {
+			s.log.Error("closing the partition store", "err", err)
+		}
+	}()
+	s.parts = partition.NewManager(s.cfg.NodeID, store, s.log)
+
+	var tel *telemetry.Telemetry
+	if s.cfg.MetricsListen != "" {
+		if tel, err = telemetry.New(ctx, telemetry.Config{
+			ServiceName: "strata-broker", InstanceID: fmt.Sprint(s.cfg.NodeID), MetricsListen: s.cfg.MetricsListen, Logger: s.log,
+		}); err != nil {
+			return fmt.Errorf("broker: %w", err)
+		}
+		defer func() { _ = tel.Shutdown(context.WithoutCancel(ctx)) }()
+	}
+
+	srv, err := rpc.NewServer(rpc.ServerConfig{Logger: s.log, Validators: validators(), MaxRecvMsgSize: s.cfg.MaxRequestBytes})
+	if err != nil {
+		return fmt.Errorf("broker: %w", err)
+	}
+	health := rpc.Register(srv)
+	stratav1.RegisterAdminServiceServer(srv, &adminService{s: s})
+	stratav1.RegisterBrokerServiceServer(srv, &brokerService{s: s})
+
+	// The metadata follower and the partition reconciler run until the
+	// very end; the serving side stops first (at ctx), after controlled
+	// shutdown.
+	bgctx, stopBackground := context.WithCancel(context.WithoutCancel(ctx))
+	var background sync.WaitGroup
+	background.Add(2)
+	go func() { defer background.Done(); s.runSync(bgctx) }()
+	go func() { defer background.Done(); s.reconcileLoop(bgctx) }()
+	defer background.Wait()
+	defer stopBackground()
+
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		if err := srv.Serve(s.listener); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
+			return fmt.Errorf("broker: serve: %w", err)
+		}
+		return nil
+	})
+	if tel != nil {
+		g.Go(func() error { return tel.Run(gctx) })
+	}
+	g.Go(func() error { s.lifecycleLoop(gctx); return nil })
+	g.Go(func() error { s.retentionLoop(gctx); return nil })
+	g.Go(func() error {
+		<-gctx.Done()
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.ShutdownTimeout)
+		defer cancel()
+		s.controlledShutdown(sctx)
+		rpc.GracefulStop(sctx, srv, health)
+		return nil
+	})
+	health.SetServing("")
+	s.log.Info("broker started", "address", s.addr, "cluster_id", s.clusterID)
+	err = g.Wait()
+	s.log.Info("broker stopped")
+	return err
+}
+
+func (s *Server) runSync(ctx context.Context) {
+	if err := s.sync.Run(ctx); err != nil {
+		s.log.Error("metadata follower stopped", "err", err)
+	}
+}
+
+// reconcileLoop keeps the partitions in step with every new image.
+func (s *Server) reconcileLoop(ctx context.Context) {
+	var last *metadata.Image
+	for {
+		img, err := s.sync.Next(ctx, last)
+		if err != nil {
+			return
+		}
+		if err := s.parts.Reconcile(img); err != nil {
+			s.log.Error("applying metadata to the partitions", "err", err, "metadata_offset", img.Offset())
+		}
+		last = img
+	}
+}
+
+// retentionLoop deletes old data by retention.ms and retention.bytes and
+// gives the disk space back.
+func (s *Server) retentionLoop(ctx context.Context) {
+	tick := time.NewTicker(s.cfg.RetentionCheckInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+			s.applyRetention(time.Now())
+		}
+	}
+}
+
+func (s *Server) applyRetention(now time.Time) {
+	img := s.Image()
+	deleted := 0
+	for _, p := range s.parts.All() {
+		t, ok := img.TopicByID(p.Topic)
+		if !ok {
+			continue
+		}
+		cfg := metadata.EffectiveTopicConfig(t.Configs, img.BrokerConfigs(""))
+		if !cfg.CleanupDelete {
+			continue
+		}
+		n, err := p.Log.ApplyRetention(now, cfg.RetentionMs, cfg.RetentionBytes)
+		if err != nil {
+			s.log.Warn("retention failed", "topic", p.Name, "partition", p.ID, "err", err)
+		}
+		deleted += n
+	}
+	if deleted > 0 {
+		if err := s.store.Compact(); err != nil {
+			s.log.Warn("compaction after retention failed", "err", err)
+		}
+		if _, err := s.store.RunGC(); err != nil {
+			s.log.Warn("value log GC failed", "err", err)
+		}
+		s.log.Info("retention deleted old batches", "batches", deleted)
+	}
+	if err := s.store.CheckpointHighWatermarks(); err != nil {
+		s.log.Warn("checkpointing high watermarks failed", "err", err)
+	}
+}
