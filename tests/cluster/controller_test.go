@@ -56,7 +56,7 @@ func snapshot(t *testing.T, ctl *Controller) []byte {
 // waitSameImages waits until every running controller has the same image.
 func waitSameImages(t *testing.T, c *Cluster) {
 	t.Helper()
-	testutil.WaitFor(t, 10*time.Second, func() error {
+	testutil.WaitFor(t, 20*time.Second, func() error {
 		var first []byte
 		var firstID int32
 		for id, ctl := range c.Controllers {
@@ -283,7 +283,7 @@ func TestFiveVotersTakeWritesWithTwoDown(t *testing.T) {
 		c.StopController(id)
 		down++
 	}
-	next := c.WaitActive(10 * time.Second)
+	next := c.WaitActive(20 * time.Second)
 	createTopic(t, c.Admin(next.ID), "second", 1, 1)
 	waitSameImages(t, c)
 }
