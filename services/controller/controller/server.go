@@ -17,7 +17,6 @@ import (
 	"time"
 
 	"golang.org/x/sync/errgroup"
-	"google.golang.org/grpc"
 
 	stratav1 "github.com/strata-log/strata/pkg/api/stratav1"
 	"github.com/strata-log/strata/pkg/metadata"
@@ -155,24 +154,12 @@ func (s *Server) run(ctx context.Context) error {
 	defer s.peers.close()
 
 	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error {
-		if err := srv.Serve(s.listener); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
-			return fmt.Errorf("controller: serve: %w", err)
-		}
-		return nil
-	})
+	g.Go(func() error { return rpc.Serve(gctx, srv, s.listener, health, s.cfg.ShutdownTimeout, nil) })
 	if tel != nil {
 		g.Go(func() error { return tel.Run(gctx) })
 	}
 	g.Go(func() error { s.registerSelf(gctx); return nil })
 	g.Go(func() error { s.activeLoop(gctx); return nil })
-	g.Go(func() error {
-		<-gctx.Done()
-		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.ShutdownTimeout)
-		defer cancel()
-		rpc.GracefulStop(sctx, srv, health)
-		return nil
-	})
 	health.SetServing("")
 	s.log.Info("controller started", "address", s.addr, "raft_address", s.cfg.RaftAddress, "cluster_id", s.clusterID)
 	err = g.Wait()
