@@ -78,3 +78,22 @@ func TestErrors(t *testing.T) {
 		})
 	}
 }
+
+func TestDispatch(t *testing.T) {
+	var got []string
+	cmds := map[string]Command{
+		"run":    func(args []string) error { got = append([]string{"run"}, args...); return nil },
+		"format": func([]string) error { return nil },
+	}
+	var out strings.Builder
+	if err := Dispatch([]string{"run", "--x"}, "usage\n", &out, cmds); err != nil || strings.Join(got, " ") != "run --x" {
+		t.Fatalf("err %v, ran %v", err, got)
+	}
+	if err := Dispatch(nil, "usage\n", &out, cmds); err != nil || out.String() != "usage\n" {
+		t.Fatalf("err %v, printed %q", err, out.String())
+	}
+	err := Dispatch([]string{"nope"}, "", &out, cmds)
+	if err == nil || err.Error() != `unknown command "nope": use format or run` {
+		t.Fatalf("err %v", err)
+	}
+}

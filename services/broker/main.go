@@ -36,28 +36,10 @@ Run "strata-broker <command> -h" for the flags of a command.
 `
 
 func main() {
-	if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			os.Exit(0)
-		}
-		fmt.Fprintln(os.Stderr, "strata-broker:", err)
-		os.Exit(1)
-	}
-}
-
-func run(args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		fmt.Fprint(stdout, usage)
-		return nil
-	}
-	switch args[0] {
-	case "format":
-		return format(args[1:], stdout, stderr)
-	case "run":
-		return serve(args[1:], stderr)
-	default:
-		return fmt.Errorf("unknown command %q: use format or run", args[0])
-	}
+	flagconf.Exit("strata-broker", flagconf.Dispatch(os.Args[1:], usage, os.Stdout, map[string]flagconf.Command{
+		"format": func(args []string) error { return format(args, os.Stdout, os.Stderr) },
+		"run":    func(args []string) error { return serve(args, os.Stderr) },
+	}))
 }
 
 func parse(fs *flag.FlagSet, args []string) error {

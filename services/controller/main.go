@@ -35,34 +35,10 @@ Run "strata-controller <command> -h" for the flags of a command.
 `
 
 func main() {
-	if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
-		if !errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintln(os.Stderr, "strata-controller:", err)
-		}
-		os.Exit(exitCode(err))
-	}
-}
-
-func exitCode(err error) int {
-	if errors.Is(err, flag.ErrHelp) {
-		return 0
-	}
-	return 1
-}
-
-func run(args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		fmt.Fprint(stdout, usage)
-		return nil
-	}
-	switch args[0] {
-	case "format":
-		return format(args[1:], stdout, stderr)
-	case "run":
-		return serve(args[1:], stderr)
-	default:
-		return fmt.Errorf("unknown command %q: use format or run", args[0])
-	}
+	flagconf.Exit("strata-controller", flagconf.Dispatch(os.Args[1:], usage, os.Stdout, map[string]flagconf.Command{
+		"format": func(args []string) error { return format(args, os.Stdout, os.Stderr) },
+		"run":    func(args []string) error { return serve(args, os.Stderr) },
+	}))
 }
 
 // common holds the flags both commands share.
