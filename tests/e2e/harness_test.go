@@ -29,6 +29,7 @@ func TestMain(m *testing.M) { testutil.VerifyNoLeaks(m) }
 type binaries struct {
 	strata     string
 	controller string
+	broker     string
 }
 
 // build compiles the binaries into a temporary directory, from the
@@ -40,8 +41,8 @@ func build(t *testing.T) binaries {
 		t.Fatalf("the go tool must be on PATH to build the binaries: %v", err)
 	}
 	dir := t.TempDir()
-	b := binaries{strata: filepath.Join(dir, "strata"), controller: filepath.Join(dir, "strata-controller")}
-	for out, pkg := range map[string]string{b.strata: "../../cmd/strata", b.controller: "../../services/controller"} {
+	b := binaries{strata: filepath.Join(dir, "strata"), controller: filepath.Join(dir, "strata-controller"), broker: filepath.Join(dir, "strata-broker")}
+	for out, pkg := range map[string]string{b.strata: "../../cmd/strata", b.controller: "../../services/controller", b.broker: "../../services/broker"} {
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 		cmd := exec.CommandContext(ctx, goTool, "build", "-o", out, pkg)
 		output, err := cmd.CombinedOutput()

@@ -27,17 +27,28 @@ import (
 const (
 	DefaultDevDataDir      = ".strata/dev"
 	DefaultDevControllers  = 3
+	DefaultDevBrokers      = 3
 	DefaultDevBasePort     = 9200
 	DefaultDevStartTimeout = time.Minute
 	DefaultDevStopTimeout  = 20 * time.Second
 	// MaxDevControllers keeps the controllers' gRPC ports (base+1 ...)
 	// below base+10, which stays free for the brokers.
 	MaxDevControllers = 9
+	// MaxDevBrokers keeps the brokers' ports (base+11 ...) below
+	// base+100, under the controllers' Raft ports.
+	MaxDevBrokers = 89
+	// DevFirstBrokerID is the id of the first broker; the others follow.
+	DevFirstBrokerID = 101
 	// devRaftOffset separates a controller's Raft port from its gRPC
 	// port.
 	devRaftOffset = 100
-	// devControllerBinary is the controller daemon's executable.
+	// devBrokerOffset is where the brokers' ports start: broker i (from
+	// 1), id DevFirstBrokerID+i-1, serves on base+devBrokerOffset+i.
+	devBrokerOffset = 10
+	// devControllerBinary and devBrokerBinary are the daemons'
+	// executables.
 	devControllerBinary = "strata-controller"
+	devBrokerBinary     = "strata-broker"
 	// devClusterIDFile holds the dev cluster's id in its data dir.
 	devClusterIDFile = "cluster.id"
 	// devFormatTimeout bounds one "<daemon> format".
@@ -50,40 +61,48 @@ const (
 
 func devCommand() *command {
 	return &command{
-		name: "dev", summary: "run a local cluster: 3 controllers (brokers: not built yet)",
-		synopsis: "strata dev [--data-dir DIR] [--controllers N] [--base-port PORT] [flags]",
-		help: `Run a local development cluster until Ctrl-C or SIGTERM: the controllers
-(3 by default) as strata-controller processes on 127.0.0.1. The brokers
-will join it once the broker daemon is built. Once every controller has
-registered and an active controller is elected, it prints the cluster id,
-the bootstrap addresses and commands to try.
+		name: "dev", summary: "run a local cluster: 3 controllers and 3 brokers",
+		synopsis: "strata dev [--data-dir DIR] [--controllers N] [--brokers N] [--base-port PORT] [flags]",
+		help: `Run a local development cluster on 127.0.0.1 until Ctrl-C or SIGTERM: the
+controllers (3 by default) as strata-controller processes and, once every
+controller has registered and an active controller is elected, the brokers
+(3 by default, ids 101, 102, ...) as strata-broker processes. Once every
+broker has registered and is unfenced, it prints the cluster id, the
+bootstrap servers (the brokers), the bootstrap controllers and commands to
+try. With --brokers 0 it runs the controllers alone.
 
 Ports, from --base-port B (the defaults in brackets):
 
-  controller N   gRPC B+N [9201, 9202, 9203]   Raft B+100+N [9301, 9302, 9303]
+  controller N   gRPC B+N      [9201, 9202, 9203]   Raft B+100+N [9301, 9302, 9303]
+  broker 100+N   gRPC B+10+N   [9211, 9212, 9213]
 
 They must be free: strata dev checks them first and stops if one is taken.
 
 The first run formats DIR for a new cluster; later runs reuse its data
-(run with the same --controllers and --base-port, or remove DIR to start
-afresh). DIR holds:
+(run with the same --controllers, --brokers and --base-port, or remove DIR
+to start afresh). DIR holds:
 
   cluster.id              the cluster id, made on the first run
   controller-N/           controller N's data
+  broker-ID/              broker ID's data (ID 101, 102, ...)
   logs/controller-N.log   controller N's output, rewritten at each run
+  logs/broker-ID.log      broker ID's output, rewritten at each run
 
 The daemons come from --bin-dir, else from the directory of this strata
 executable, else from PATH. They get only the flags strata dev gives them
-(and --controller-arg): STRATA_* environment variables are not passed on.
-Each runs in its own process group, so Ctrl-C reaches strata dev alone.
+(and --controller-arg, --broker-arg): STRATA_* environment variables are
+not passed on. Each runs in its own process group, so Ctrl-C reaches
+strata dev alone.
 
-On Ctrl-C, SIGTERM or SIGHUP it sends SIGTERM to every daemon, kills those
-still running after --stop-timeout (a second Ctrl-C kills them at once),
-and exits 0 once all stopped cleanly. When a daemon exits by itself, it
-names it and its log, stops the others and exits 1.`,
+On Ctrl-C, SIGTERM or SIGHUP it stops the brokers, then the controllers (a
+stopping broker hands its partition leaderships away, which needs the
+controllers): SIGTERM to each, SIGKILL to those still running after
+--stop-timeout (a second Ctrl-C kills every daemon at once). It exits 0
+once all stopped cleanly. When a daemon exits by itself, it names it and
+its log, stops the others and exits 1.`,
 		setup: func(fs *flag.FlagSet, s *session) func(context.Context) error {
 			o := devOptions{
-				dataDir: DefaultDevDataDir, controllers: DefaultDevControllers, basePort: DefaultDevBasePort,
+				dataDir: DefaultDevDataDir, controllers: DefaultDevControllers, brokers: DefaultDevBrokers, basePort: DefaultDevBasePort,
 				logLevel: "info", logFormat: "text", startTimeout: DefaultDevStartTimeout, stopTimeout: DefaultDevStopTimeout,
 			}
 			o.register(fs)
@@ -101,11 +120,13 @@ names it and its log, stops the others and exits 1.`,
 type devOptions struct {
 	dataDir        string
 	controllers    int
+	brokers        int
 	basePort       int
 	binDir         string
 	logLevel       string
 	logFormat      string
 	controllerArgs listFlag
+	brokerArgs     listFlag
 	startTimeout   time.Duration
 	stopTimeout    time.Duration
 }
@@ -113,11 +134,13 @@ type devOptions struct {
 func (o *devOptions) register(fs *flag.FlagSet) {
 	fs.StringVar(&o.dataDir, "data-dir", o.dataDir, "`DIR` the cluster's data, kept across runs")
 	fs.IntVar(&o.controllers, "controllers", o.controllers, "`N` how many controllers (1 to "+strconv.Itoa(MaxDevControllers)+"; odd counts tolerate the most failures)")
+	fs.IntVar(&o.brokers, "brokers", o.brokers, "`N` how many brokers (0 to "+strconv.Itoa(MaxDevBrokers)+"), with ids "+strconv.Itoa(DevFirstBrokerID)+", "+strconv.Itoa(DevFirstBrokerID+1)+", ...")
 	fs.IntVar(&o.basePort, "base-port", o.basePort, "`PORT` the ports are numbered from it (see above)")
-	fs.StringVar(&o.binDir, "bin-dir", "", "`DIR` where to find "+devControllerBinary+" (default: next to strata, else on PATH)")
+	fs.StringVar(&o.binDir, "bin-dir", "", "`DIR` where to find "+devControllerBinary+" and "+devBrokerBinary+" (default: next to strata, else on PATH)")
 	fs.StringVar(&o.logLevel, "log-level", o.logLevel, "`LEVEL` the daemons' log level: debug, info, warn or error")
 	fs.StringVar(&o.logFormat, "log-format", o.logFormat, "`FORMAT` the daemons' log format: text or json")
 	fs.Var(&o.controllerArgs, "controller-arg", "`ARG` one more argument for every strata-controller run, as --controller-arg=--broker-session-timeout-ms=10000 (repeatable)")
+	fs.Var(&o.brokerArgs, "broker-arg", "`ARG` one more argument for every strata-broker run, as --broker-arg=--auto-create-topics (repeatable)")
 	fs.DurationVar(&o.startTimeout, "start-timeout", o.startTimeout, "`DURATION` how long to wait for the cluster to be ready")
 	fs.DurationVar(&o.stopTimeout, "stop-timeout", o.stopTimeout, "`DURATION` how long the daemons may take to stop before they are killed")
 }
@@ -128,6 +151,8 @@ func (o *devOptions) validate() error {
 		return errors.New("--data-dir must not be empty")
 	case o.controllers < 1 || o.controllers > MaxDevControllers:
 		return fmt.Errorf("--controllers must be between 1 and %d, not %d", MaxDevControllers, o.controllers)
+	case o.brokers < 0 || o.brokers > MaxDevBrokers:
+		return fmt.Errorf("--brokers must be between 0 and %d, not %d", MaxDevBrokers, o.brokers)
 	case o.basePort < 1 || o.basePort+devRaftOffset+o.controllers > 65535:
 		return fmt.Errorf("--base-port must be between 1 and %d, not %d", 65535-devRaftOffset-o.controllers, o.basePort)
 	case o.startTimeout <= 0:
@@ -159,11 +184,11 @@ func (l *listFlag) Set(v string) error {
 }
 
 // devNode is one daemon of the dev cluster: what runs, where, and on which
-// addresses. Brokers will be nodes too: role broker, started once the
-// controllers are ready and stopped before them (they need the active
+// addresses. The controllers start first; the brokers start once the
+// controllers are ready and stop before them (they need the active
 // controller for their controlled shutdown).
 type devNode struct {
-	role    string // metaprops.RoleController (metaprops.RoleBroker later)
+	role    string // metaprops.RoleController or metaprops.RoleBroker
 	id      int32
 	bin     string
 	dataDir string
@@ -221,6 +246,60 @@ func devControllers(o devOptions, bin, clusterID string) []*devNode {
 		nodes = append(nodes, n)
 	}
 	return nodes
+}
+
+// devBrokers lays out the brokers of the controllers: broker i (from 1)
+// has id 100+i, serves gRPC on base+10+i, keeps its data in DIR/broker-ID
+// and its output in DIR/logs/broker-ID.log.
+func devBrokers(o devOptions, bin, clusterID string, controllers []*devNode) []*devNode {
+	controllersFlag := strings.Join(clientAddrs(controllers), ",")
+	var nodes []*devNode
+	for i := 1; i <= o.brokers; i++ {
+		nodeID := int32(DevFirstBrokerID - 1 + i)
+		id := strconv.Itoa(int(nodeID))
+		n := &devNode{
+			role: metaprops.RoleBroker, id: nodeID, bin: bin,
+			dataDir: filepath.Join(o.dataDir, "broker-"+id),
+			logPath: filepath.Join(o.dataDir, "logs", "broker-"+id+".log"),
+			props:   metaprops.Props{ClusterID: clusterID, NodeID: nodeID, Role: metaprops.RoleBroker},
+			addrs:   []devAddr{{devAddress(o.basePort + devBrokerOffset + i), "gRPC"}},
+		}
+		n.formatArgs = []string{"format", "--data-dir", n.dataDir, "--cluster-id", clusterID, "--node-id", id}
+		n.runArgs = append([]string{"run", "--node-id", id, "--cluster-id", clusterID, "--data-dir", n.dataDir,
+			"--listen", n.clientAddr(), "--controllers", controllersFlag,
+			"--log-level", o.logLevel, "--log-format", o.logFormat}, o.brokerArgs...)
+		nodes = append(nodes, n)
+	}
+	return nodes
+}
+
+// devLayout is every node of the dev cluster: the controllers, then the
+// brokers (none with --brokers 0, when brokerBin may be empty).
+func devLayout(o devOptions, controllerBin, brokerBin, clusterID string) []*devNode {
+	controllers := devControllers(o, controllerBin, clusterID)
+	if o.brokers == 0 {
+		return controllers
+	}
+	return slices.Concat(controllers, devBrokers(o, brokerBin, clusterID, controllers))
+}
+
+// withRole are the nodes of a role, in order.
+func withRole(nodes []*devNode, role string) []*devNode {
+	var out []*devNode
+	for _, n := range nodes {
+		if n.role == role {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+func clientAddrs(nodes []*devNode) []string {
+	addrs := make([]string, len(nodes))
+	for i, n := range nodes {
+		addrs[i] = n.clientAddr()
+	}
+	return addrs
 }
 
 // findDaemon finds a daemon's executable: in binDir when given, else next
@@ -295,6 +374,9 @@ func inspectDataDir(o devOptions, layout func(clusterID string) []*devNode) (dev
 		return d, nil, err
 	}
 	nodes := layout(d.clusterID)
+	// voters are those of a controller formatted for other voters: DIR
+	// was made with other flags.
+	var voters map[int32]string
 	for _, n := range nodes {
 		got, err := metaprops.Read(n.dataDir)
 		if errors.Is(err, metaprops.ErrNotFormatted) {
@@ -310,17 +392,47 @@ func inspectDataDir(o devOptions, layout func(clusterID string) []*devNode) (dev
 			return d, nil, fmt.Errorf("%s belongs to cluster %s, not to %s (%s): remove %s to start afresh",
 				n.dataDir, got.ClusterID, d.clusterID, idPath, dir)
 		case errors.Is(err, metaprops.ErrVotersMismatch):
-			if count, base, ok := devLayoutOf(got.Voters); ok {
-				return d, nil, fmt.Errorf("%s was made with --controllers %d --base-port %d: run with those, or remove %s to start afresh",
-					dir, count, base, dir)
+			if _, _, ok := devLayoutOf(got.Voters); !ok {
+				return d, nil, fmt.Errorf("%s is formatted for the voters %s, not %s: remove %s to start afresh",
+					n.dataDir, metaprops.FormatVoters(got.Voters), metaprops.FormatVoters(n.props.Voters), dir)
 			}
-			return d, nil, fmt.Errorf("%s is formatted for the voters %s, not %s: remove %s to start afresh",
-				n.dataDir, metaprops.FormatVoters(got.Voters), metaprops.FormatVoters(n.props.Voters), dir)
+			voters = got.Voters
 		default:
 			return d, nil, fmt.Errorf("%w; remove %s to start afresh", err, dir)
 		}
+		if voters != nil {
+			break
+		}
 	}
-	return d, nodes, nil
+	// The brokers DIR has data of must be those of the layout; a DIR
+	// without brokers (made with --brokers 0, or before strata dev ran
+	// brokers) gets them.
+	made, err := devBrokersIn(dir)
+	if err != nil {
+		return d, nil, err
+	}
+	want := make([]int32, 0, o.brokers)
+	for _, n := range withRole(nodes, metaprops.RoleBroker) {
+		want = append(want, n.id)
+	}
+	if voters == nil && (len(made) == 0 || slices.Equal(made, want)) {
+		return d, nodes, nil
+	}
+	brokers, ok := devBrokerCount(made)
+	if !ok {
+		ids := make([]string, len(made))
+		for i, id := range made {
+			ids[i] = strconv.Itoa(int(id))
+		}
+		return d, nil, fmt.Errorf("%s has the data of brokers %s, which strata dev does not make: remove %s to start afresh",
+			dir, strings.Join(ids, ", "), dir)
+	}
+	controllers, base := o.controllers, o.basePort
+	if voters != nil {
+		controllers, base, _ = devLayoutOf(voters)
+	}
+	return d, nil, fmt.Errorf("%s was made with --controllers %d --brokers %d --base-port %d: run with those, or remove %s to start afresh",
+		dir, controllers, brokers, base, dir)
 }
 
 // devLayoutOf returns the --controllers and --base-port that made voters,
@@ -341,6 +453,43 @@ func devLayoutOf(voters map[int32]string) (count, base int, ok bool) {
 		}
 	}
 	return count, base, count > 0
+}
+
+// devBrokersIn lists, in order, the ids of the formatted broker-ID data
+// dirs in dir.
+func devBrokersIn(dir string) ([]int32, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, err
+	}
+	var ids []int32
+	for _, e := range entries {
+		idStr, ok := strings.CutPrefix(e.Name(), "broker-")
+		if !ok || !e.IsDir() {
+			continue
+		}
+		id, err := strconv.ParseInt(idStr, 10, 32)
+		if err != nil || strconv.FormatInt(id, 10) != idStr {
+			continue
+		}
+		if _, err := metaprops.Read(filepath.Join(dir, e.Name())); errors.Is(err, metaprops.ErrNotFormatted) {
+			continue
+		}
+		ids = append(ids, int32(id))
+	}
+	slices.Sort(ids)
+	return ids, nil
+}
+
+// devBrokerCount returns the --brokers that made the brokers ids, when
+// strata dev made them.
+func devBrokerCount(ids []int32) (int, bool) {
+	for i, id := range ids {
+		if id != int32(DevFirstBrokerID+i) {
+			return 0, false
+		}
+	}
+	return len(ids), len(ids) <= MaxDevBrokers
 }
 
 // checkPorts fails when an address of the nodes cannot be bound.
@@ -456,22 +605,41 @@ type devCluster struct {
 
 func (c *devCluster) procs() []*devProc { return slices.Concat(c.stages...) }
 
+// stopOrder is the processes in the order they stop: the last stage
+// first.
+func (c *devCluster) stopOrder() []*devProc {
+	var out []*devProc
+	for i := len(c.stages) - 1; i >= 0; i-- {
+		out = append(out, c.stages[i]...)
+	}
+	return out
+}
+
 // runDev runs the dev cluster until ctx ends (the signals), a daemon exits
 // or the cluster is not ready in time.
 func runDev(ctx context.Context, out io.Writer, newAdmin func(AdminConfig) (Admin, error), o devOptions) error {
 	o.dataDir = filepath.Clean(o.dataDir)
-	bin, err := findDaemon(devControllerBinary, o.binDir)
+	controllerBin, err := findDaemon(devControllerBinary, o.binDir)
 	if err != nil {
 		return err
 	}
-	dd, nodes, err := inspectDataDir(o, func(id string) []*devNode { return devControllers(o, bin, id) })
+	var brokerBin string
+	if o.brokers > 0 {
+		if brokerBin, err = findDaemon(devBrokerBinary, o.binDir); err != nil {
+			return err
+		}
+	}
+	dd, nodes, err := inspectDataDir(o, func(id string) []*devNode { return devLayout(o, controllerBin, brokerBin, id) })
 	if err != nil {
 		return err
 	}
 	if err := checkPorts(nodes); err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "Using %s\n", bin)
+	fmt.Fprintf(out, "Using %s\n", controllerBin)
+	if brokerBin != "" {
+		fmt.Fprintf(out, "Using %s\n", brokerBin)
+	}
 	if dd.fresh {
 		fmt.Fprintf(out, "Making a new dev cluster in %s: cluster id %s\n", o.dataDir, dd.clusterID)
 		if err := writeClusterID(o.dataDir, dd.clusterID); err != nil {
@@ -496,45 +664,18 @@ func runDev(ctx context.Context, out io.Writer, newAdmin func(AdminConfig) (Admi
 	// exits has room for every process, so that no waiting goroutine
 	// blocks on it.
 	c := &devCluster{out: out, opts: o, newAdmin: newAdmin, exits: make(chan *devProc, len(nodes))}
-	if err := c.startStage(ctx, nodes, dd.unformatted); err != nil {
-		if ctx.Err() != nil {
-			return c.interrupted()
-		}
+	controllers, brokers := withRole(nodes, metaprops.RoleController), withRole(nodes, metaprops.RoleBroker)
+	err = c.prepare(ctx, nodes, dd.unformatted)
+	if err == nil {
+		err = c.start(ctx, dd.clusterID, controllers, brokers)
+	}
+	switch {
+	case ctx.Err() != nil:
+		return c.interrupted()
+	case err != nil:
 		return c.fail(err)
 	}
-	// ready gets the readiness check's outcome: nil, or why the cluster
-	// is not ready (in a struct: the check's end is all endReady wants).
-	ready := make(chan struct{ err error }, 1)
-	rctx, cancelReady := context.WithTimeout(ctx, o.startTimeout)
-	defer cancelReady()
-	go func() { ready <- struct{ err error }{c.waitReady(rctx, dd.clusterID, nodes)} }()
-	// endReady stops the readiness check and waits for its goroutine.
-	endReady := func() {
-		cancelReady()
-		<-ready
-	}
-	select {
-	case res := <-ready:
-		switch err := res.err; {
-		case ctx.Err() != nil:
-			return c.interrupted()
-		case err != nil:
-			select {
-			case p := <-c.exits:
-				return c.fail(p.exitError())
-			default:
-			}
-			return c.fail(fmt.Errorf("the cluster was not ready within %v: %w; see the logs in %s",
-				o.startTimeout, err, filepath.Join(o.dataDir, "logs")))
-		}
-	case p := <-c.exits:
-		endReady()
-		return c.fail(p.exitError())
-	case <-ctx.Done():
-		endReady()
-		return c.interrupted()
-	}
-	c.printReady(dd.clusterID, nodes)
+	c.printReady(dd.clusterID, controllers, brokers)
 
 	select {
 	case p := <-c.exits:
@@ -562,38 +703,76 @@ func devEnv() []string {
 	return slices.DeleteFunc(os.Environ(), func(kv string) bool { return strings.HasPrefix(kv, "STRATA_") })
 }
 
-// startStage formats the nodes of unformatted among nodes, then starts
-// every node as a process, in a new stage. Each node's log is rewritten.
-func (c *devCluster) startStage(ctx context.Context, nodes, unformatted []*devNode) error {
-	logs := make([]*os.File, len(nodes))
-	defer func() {
-		// The children have their own descriptors.
-		for _, f := range logs {
-			if f != nil {
-				f.Close()
-			}
-		}
-	}()
-	for i, n := range nodes {
+// prepare rewrites every node's log and formats the nodes of unformatted
+// into their logs, before anything starts: a daemon that cannot be
+// formatted stops strata dev before it ran any.
+func (c *devCluster) prepare(ctx context.Context, nodes, unformatted []*devNode) error {
+	for _, n := range nodes {
 		f, err := os.OpenFile(n.logPath, os.O_CREATE|os.O_WRONLY|os.O_TRUNC|os.O_APPEND, 0o640)
 		if err != nil {
 			return err
 		}
-		logs[i] = f
 		if slices.Contains(unformatted, n) {
-			if err := c.format(ctx, n, f); err != nil {
-				return err
-			}
+			err = c.format(ctx, n, f)
+		}
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return err
 		}
 	}
+	return nil
+}
+
+// start starts the controllers and, once they are ready, the brokers, and
+// waits until those are ready too, all within the start timeout.
+func (c *devCluster) start(ctx context.Context, clusterID string, controllers, brokers []*devNode) error {
+	rctx, cancel := context.WithTimeout(ctx, c.opts.startTimeout)
+	defer cancel()
+	if err := c.startStage(controllers); err != nil {
+		return err
+	}
+	cl, err := c.await(ctx, rctx, AdminConfig{Controllers: clientAddrs(controllers)}, func(cl client.Cluster) error {
+		return devReady(cl, clusterID, len(controllers))
+	})
+	if err != nil || len(brokers) == 0 {
+		return err
+	}
+	// The controllers may still know the brokers of the last run: only
+	// registrations after this answer (broker epochs are metadata
+	// offsets) are the brokers starting now.
+	since := cl.MetadataOffset
+	for _, b := range cl.Brokers {
+		since = max(since, b.Epoch)
+	}
+	if err := c.startStage(brokers); err != nil {
+		return err
+	}
+	_, err = c.await(ctx, rctx, AdminConfig{Servers: clientAddrs(brokers)}, func(cl client.Cluster) error {
+		return devBrokersReady(cl, clusterID, brokers, since)
+	})
+	return err
+}
+
+// startStage starts every node as a process, in a new stage, its output
+// appended to the node's log.
+func (c *devCluster) startStage(nodes []*devNode) error {
 	c.stages = append(c.stages, make([]*devProc, 0, len(nodes)))
 	stage := &c.stages[len(c.stages)-1]
-	for i, n := range nodes {
+	for _, n := range nodes {
+		f, err := os.OpenFile(n.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o640)
+		if err != nil {
+			return err
+		}
 		cmd := exec.Command(n.bin, n.runArgs...)
 		cmd.Env = devEnv()
-		cmd.Stdout, cmd.Stderr = logs[i], logs[i]
+		cmd.Stdout, cmd.Stderr = f, f
 		cmd.SysProcAttr = devSysProcAttr()
-		if err := cmd.Start(); err != nil {
+		err = cmd.Start()
+		// The child has its own descriptor.
+		f.Close()
+		if err != nil {
 			return fmt.Errorf("start %s: %w", n.name(), err)
 		}
 		p := &devProc{node: n, cmd: cmd, done: make(chan struct{})}
@@ -634,16 +813,54 @@ func (c *devCluster) format(ctx context.Context, n *devNode, logFile *os.File) e
 	return nil
 }
 
-// waitReady polls until the cluster has the controllers of nodes, all
-// registered, and an active controller.
-func (c *devCluster) waitReady(ctx context.Context, clusterID string, nodes []*devNode) error {
-	addrs := make([]string, len(nodes))
-	for i, n := range nodes {
-		addrs[i] = n.clientAddr()
+// await waits for waitReady(cfg, check) until rctx ends, and returns the
+// ready cluster; it gives up at once when a daemon exits (with its exit
+// error) or ctx ends (with ctx's error).
+func (c *devCluster) await(ctx, rctx context.Context, cfg AdminConfig, check func(client.Cluster) error) (client.Cluster, error) {
+	type result struct {
+		cl  client.Cluster
+		err error
 	}
-	admin, err := c.newAdmin(AdminConfig{Controllers: addrs})
+	wctx, cancel := context.WithCancel(rctx)
+	defer cancel()
+	ready := make(chan result, 1)
+	go func() {
+		cl, err := c.waitReady(wctx, cfg, check)
+		ready <- result{cl, err}
+	}()
+	select {
+	case res := <-ready:
+		switch {
+		case res.err == nil:
+			return res.cl, nil
+		case ctx.Err() != nil:
+			return client.Cluster{}, ctx.Err()
+		}
+		select {
+		case p := <-c.exits:
+			return client.Cluster{}, p.exitError()
+		default:
+		}
+		return client.Cluster{}, fmt.Errorf("the cluster was not ready within %v: %w; see the logs in %s",
+			c.opts.startTimeout, res.err, filepath.Join(c.opts.dataDir, "logs"))
+	case p := <-c.exits:
+		cancel()
+		<-ready
+		return client.Cluster{}, p.exitError()
+	case <-ctx.Done():
+		cancel()
+		<-ready
+		return client.Cluster{}, ctx.Err()
+	}
+}
+
+// waitReady polls DescribeCluster through cfg until check accepts the
+// answer, which it returns; else why the cluster is not ready when ctx
+// ends.
+func (c *devCluster) waitReady(ctx context.Context, cfg AdminConfig, check func(client.Cluster) error) (client.Cluster, error) {
+	admin, err := c.newAdmin(cfg)
 	if err != nil {
-		return err
+		return client.Cluster{}, err
 	}
 	defer func() { _ = admin.Close() }()
 	timer := time.NewTimer(0)
@@ -655,15 +872,15 @@ func (c *devCluster) waitReady(ctx context.Context, clusterID string, nodes []*d
 			if last == nil {
 				last = ctx.Err()
 			}
-			return last
+			return client.Cluster{}, last
 		case <-timer.C:
 		}
 		dctx, cancel := context.WithTimeout(ctx, devDescribeTimeout)
 		cl, err := admin.DescribeCluster(dctx)
 		cancel()
 		if err == nil {
-			if err = devReady(cl, clusterID, len(nodes)); err == nil {
-				return nil
+			if err = check(cl); err == nil {
+				return cl, nil
 			}
 		}
 		if ctx.Err() == nil || last == nil {
@@ -692,26 +909,57 @@ func devReady(cl client.Cluster, id string, n int) error {
 	return nil
 }
 
-func (c *devCluster) printReady(clusterID string, nodes []*devNode) {
-	addrs := make([]string, len(nodes))
-	for i, n := range nodes {
-		addrs[i] = n.clientAddr()
+// devBrokersReady says why, in cl, the brokers of cluster id are not all
+// registered (with a broker epoch above since) and unfenced.
+func devBrokersReady(cl client.Cluster, id string, brokers []*devNode, since int64) error {
+	if cl.ID != id {
+		return fmt.Errorf("the brokers answer for cluster %s, not %s", cl.ID, id)
 	}
-	bootstrap := strings.Join(addrs, ",")
+	registered, unfenced := 0, 0
+	for _, n := range brokers {
+		i := slices.IndexFunc(cl.Brokers, func(b client.Broker) bool { return b.ID == n.id })
+		if i < 0 || cl.Brokers[i].Epoch <= since {
+			continue
+		}
+		registered++
+		if !cl.Brokers[i].Fenced {
+			unfenced++
+		}
+	}
+	switch {
+	case registered < len(brokers):
+		return fmt.Errorf("%d of %d brokers registered", registered, len(brokers))
+	case unfenced < len(brokers):
+		return fmt.Errorf("%d of %d brokers unfenced (the others are catching up with the metadata)", unfenced, len(brokers))
+	}
+	return nil
+}
+
+// devTopic is the topic the commands to try create.
+const devTopic = "demo"
+
+func (c *devCluster) printReady(clusterID string, controllers, brokers []*devNode) {
+	ctl := strings.Join(clientAddrs(controllers), ",")
 	self := devProgram()
-	fmt.Fprintf(c.out, `
-Strata dev cluster ready. Cluster id: %s
-bootstrap controllers: %s
-(brokers: not built yet)
-
-Try:
-  %s --bootstrap-controller %s cluster describe
-  %s --bootstrap-controller %s quorum describe --status
-  tail -f %s
-
-Ctrl-C stops the cluster. Its data stays in %s for the next run;
-remove that directory to start afresh.
-`, clusterID, bootstrap, self, bootstrap, self, bootstrap, nodes[0].logPath, c.opts.dataDir)
+	var b strings.Builder
+	fmt.Fprintf(&b, "\nStrata dev cluster ready. Cluster id: %s\n", clusterID)
+	if len(brokers) == 0 {
+		fmt.Fprintf(&b, "(no brokers: --brokers 0)\nbootstrap controllers: %s\n\nTry:\n", ctl)
+		fmt.Fprintf(&b, "  %s --bootstrap-controller %s cluster describe\n", self, ctl)
+		fmt.Fprintf(&b, "  %s --bootstrap-controller %s quorum describe --status\n", self, ctl)
+		fmt.Fprintf(&b, "  tail -f %s\n", controllers[0].logPath)
+	} else {
+		servers := strings.Join(clientAddrs(brokers), ",")
+		fmt.Fprintf(&b, "bootstrap servers: %s\nbootstrap controllers: %s\n\nTry:\n", servers, ctl)
+		fmt.Fprintf(&b, "  %s --bootstrap-server %s cluster describe\n", self, servers)
+		fmt.Fprintf(&b, "  %s --bootstrap-server %s topics create --topic %s --partitions 3 --replication-factor %d --if-not-exists\n",
+			self, servers, devTopic, min(3, len(brokers)))
+		fmt.Fprintf(&b, "  %s --bootstrap-server %s topics describe --topic %s\n", self, servers, devTopic)
+		fmt.Fprintf(&b, "  %s --bootstrap-controller %s quorum describe --status\n", self, ctl)
+		fmt.Fprintf(&b, "  tail -f %s\n", brokers[0].logPath)
+	}
+	fmt.Fprintf(&b, "\nCtrl-C stops the cluster. Its data stays in %s for the next run;\nremove that directory to start afresh.\n", c.opts.dataDir)
+	fmt.Fprint(c.out, b.String())
 }
 
 // devProgram is how the user ran strata, for the commands to try.
@@ -748,7 +996,7 @@ func (c *devCluster) fail(err error) error {
 // cleanly.
 func (c *devCluster) stop() error {
 	var running []*devProc
-	for _, p := range c.procs() {
+	for _, p := range c.stopOrder() {
 		if !p.exited() {
 			running = append(running, p)
 		}
@@ -801,7 +1049,7 @@ func (c *devCluster) stop() error {
 		}
 		timer.Stop()
 	}
-	for _, p := range c.procs() {
+	for _, p := range c.stopOrder() {
 		switch {
 		case p.killed != "":
 			problems = append(problems, fmt.Sprintf("%s %s and was killed (see %s)", p.node.name(), p.killed, p.node.logPath))
@@ -834,8 +1082,8 @@ func processGone(err error) bool {
 	return errors.Is(err, os.ErrProcessDone) || errors.Is(err, syscall.ESRCH)
 }
 
-// countNodes is "3 controllers", "controller 2" or "2 controllers and 3
-// brokers".
+// countNodes is "3 controllers", "controller 2" or "3 brokers and 2
+// controllers".
 func countNodes(procs []*devProc) string {
 	if len(procs) == 1 {
 		return procs[0].node.name()
