@@ -372,8 +372,16 @@ func TestControlledShutdownMovesLeadershipBeforeTheBrokerStops(t *testing.T) {
 			t.Fatalf("partition %d: leader %d isr %v", p.ID, p.Leader, p.ISR)
 		}
 	}
-	if b, _ := img.Broker(101); !b.InControlledShutdown {
-		t.Fatal("broker 101 is not marked in controlled shutdown")
+	if b, _ := img.Broker(101); !b.InControlledShutdown || !b.Fenced {
+		t.Fatalf("broker 101 after controlled shutdown: %+v, want in controlled shutdown and fenced", b)
+	}
+	// Its session is over: a new incarnation registers at once, without
+	// DUPLICATE_BROKER_REGISTRATION.
+	brokers[101].Stop()
+	if _, err := c.ControllerClient(c.WaitActive(5*time.Second).ID).RegisterBroker(ctxT(t), &stratav1.RegisterBrokerRequest{
+		BrokerId: 101, ClusterId: c.ClusterID, IncarnationId: "next", Address: "127.0.0.1:1",
+	}); err != nil {
+		t.Fatalf("register again after controlled shutdown: %v", err)
 	}
 }
 

@@ -74,11 +74,24 @@ func (c *controllerService) BrokerHeartbeat(ctx context.Context, req *stratav1.B
 			return nil, err
 		}
 	}
+	mayStop := req.GetWantShutDown() && leaderships(s, b.ID) == 0
+	if mayStop {
+		// Controlled shutdown is complete: end the session now, as Kafka
+		// does, so the broker's next incarnation can register at once
+		// instead of waiting for this session to expire.
+		if cur, _ := s.Image().Broker(b.ID); cur != nil && !cur.Fenced && cur.Epoch == b.Epoch {
+			if _, err := s.propose(ctx, &stratav1.MetadataCommand{Command: &stratav1.MetadataCommand_FenceBroker{
+				FenceBroker: &stratav1.FenceBrokerCommand{BrokerId: b.ID, BrokerEpoch: b.Epoch},
+			}}); err != nil {
+				return nil, err
+			}
+		}
+	}
 	b, _ = s.Image().Broker(req.GetBrokerId())
 	id, _ := s.activeAddress()
 	return &stratav1.BrokerHeartbeatResponse{
 		Fenced: b.Fenced, InControlledShutdown: b.InControlledShutdown,
-		ShouldShutDown: req.GetWantShutDown() && leaderships(s, b.ID) == 0,
+		ShouldShutDown: mayStop,
 		ControllerId:   id,
 	}, nil
 }
