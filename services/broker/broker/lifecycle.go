@@ -16,7 +16,14 @@ import (
 type lifecycle struct {
 	epoch  atomic.Int64 // 0 while unregistered
 	fenced atomic.Bool
+	// activeController is the active controller's id as the last heartbeat
+	// answer named it, plus one (0: unknown).
+	activeController atomic.Int32
 }
+
+// ActiveController is the active controller's id as the last heartbeat
+// answer named it, or -1.
+func (s *Server) ActiveController() int32 { return s.life.activeController.Load() - 1 }
 
 // Epoch is the current broker epoch, 0 before registration.
 func (s *Server) Epoch() int64 { return s.life.epoch.Load() }
@@ -54,6 +61,7 @@ func (s *Server) heartbeat(ctx context.Context, wantShutDown bool) (mayStop bool
 			s.log.Info("fenced state changed", "fenced", resp.GetFenced())
 		}
 		mayStop = resp.GetShouldShutDown()
+		s.life.activeController.Store(max(resp.GetControllerId(), -1) + 1)
 		return nil
 	})
 	return mayStop, err

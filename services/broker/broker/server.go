@@ -11,10 +11,10 @@ import (
 	"net"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/errgroup"
-	"google.golang.org/grpc"
 
 	stratav1 "github.com/strata-log/strata/pkg/api/stratav1"
 	"github.com/strata-log/strata/pkg/metadata"
@@ -40,6 +40,23 @@ type Server struct {
 	parts *partition.Manager
 	ctl   *controllers
 	life  lifecycle
+
+	// applied is the image the partitions were last reconciled with: what
+	// the data plane answers from, so that Metadata never names this broker
+	// the leader of a partition it does not lead yet. appliedCh is closed
+	// (and replaced) when it changes.
+	applied   atomic.Pointer[metadata.Image]
+	appliedMu sync.Mutex
+	appliedCh chan struct{}
+	// topicConfigs caches the effective configs of the applied image.
+	topicConfigs topicConfigCache
+	// stopping is closed when the broker starts to stop serving (after
+	// controlled shutdown): long-lived streams end then.
+	stopping chan struct{}
+	// streams counts the receiving goroutines of ProduceStream handlers,
+	// which may outlive their handler by the moment it takes the stopped
+	// stream's Recv to fail; Run waits for them before closing the store.
+	streams sync.WaitGroup
 
 	runOnce sync.Once
 }
@@ -78,6 +95,7 @@ func New(cfg Config) (*Server, error) {
 	s := &Server{
 		cfg: cfg, log: log, clusterID: props.ClusterID, listener: l, addr: addr,
 		incarnation: metadata.NewTopicID().String(), sync: syncer,
+		appliedCh: make(chan struct{}), stopping: make(chan struct{}),
 	}
 	s.ctl = newControllers(cfg.Controllers, s.knownControllers)
 	return s, nil
@@ -88,6 +106,62 @@ func (s *Server) Addr() string { return s.addr }
 
 // Image is the metadata image this broker has applied.
 func (s *Server) Image() *metadata.Image { return s.sync.Image() }
+
+// appliedImage is the image the partitions reflect (see Server.applied);
+// the empty image before the first reconciliation.
+func (s *Server) appliedImage() *metadata.Image {
+	if im := s.applied.Load(); im != nil {
+		return im
+	}
+	return metadata.Empty()
+}
+
+// appliedChanged returns a channel closed at the next change of the applied
+// image; read it before appliedImage.
+func (s *Server) appliedChanged() <-chan struct{} {
+	s.appliedMu.Lock()
+	defer s.appliedMu.Unlock()
+	return s.appliedCh
+}
+
+func (s *Server) setApplied(img *metadata.Image) {
+	s.applied.Store(img)
+	s.appliedMu.Lock()
+	close(s.appliedCh)
+	s.appliedCh = make(chan struct{})
+	s.appliedMu.Unlock()
+}
+
+// LogInfo describes one partition's log on this broker.
+type LogInfo struct {
+	LogStartOffset int64
+	LogEndOffset   int64
+	HighWatermark  int64
+	// Size is the bytes of the stored batches.
+	Size int64
+	// Leader and LeaderEpoch are the leadership this broker applied.
+	Leader      int32
+	LeaderEpoch int32
+}
+
+// LogInfo reports the log of partition of topic when this broker holds a
+// replica of it (for operators and tests).
+func (s *Server) LogInfo(topic string, partition int32) (LogInfo, bool) {
+	t, ok := s.appliedImage().Topic(topic)
+	if !ok || s.parts == nil {
+		return LogInfo{}, false
+	}
+	p, ok := s.parts.Get(t.ID, partition)
+	if !ok {
+		return LogInfo{}, false
+	}
+	st := p.State()
+	return LogInfo{
+		LogStartOffset: p.Log.LogStartOffset(), LogEndOffset: p.Log.LogEndOffset(),
+		HighWatermark: p.Log.HighWatermark(), Size: p.Log.Size(),
+		Leader: st.Leader, LeaderEpoch: st.LeaderEpoch,
+	}, true
+}
 
 func (s *Server) knownControllers() []string {
 	var out []string
@@ -120,6 +194,7 @@ func (s *Server) run(ctx context.Context) error {
 			s.log.Error("closing the partition store", "err", err)
 		}
 	}()
+	defer s.streams.Wait()
 	s.parts = partition.NewManager(s.cfg.NodeID, store, s.log)
 
 	var tel *telemetry.Telemetry
@@ -153,24 +228,18 @@ func (s *Server) run(ctx context.Context) error {
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
-		if err := srv.Serve(s.listener); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
-			return fmt.Errorf("broker: serve: %w", err)
-		}
-		return nil
+		// Leaderships move away first (controlled shutdown), then long
+		// polls and produce streams end, then the server stops.
+		return rpc.Serve(gctx, srv, s.listener, health, s.cfg.ShutdownTimeout, func(ctx context.Context) {
+			s.controlledShutdown(ctx)
+			close(s.stopping)
+		})
 	})
 	if tel != nil {
 		g.Go(func() error { return tel.Run(gctx) })
 	}
 	g.Go(func() error { s.lifecycleLoop(gctx); return nil })
 	g.Go(func() error { s.retentionLoop(gctx); return nil })
-	g.Go(func() error {
-		<-gctx.Done()
-		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.ShutdownTimeout)
-		defer cancel()
-		s.controlledShutdown(sctx)
-		rpc.GracefulStop(sctx, srv, health)
-		return nil
-	})
 	health.SetServing("")
 	s.log.Info("broker started", "address", s.addr, "cluster_id", s.clusterID)
 	err = g.Wait()
@@ -192,9 +261,10 @@ func (s *Server) reconcileLoop(ctx context.Context) {
 		if err != nil {
 			return
 		}
-		if err := s.parts.Reconcile(img); err != nil {
+		if err := s.parts.Reconcile(img, s.sync.CaughtUp()); err != nil {
 			s.log.Error("applying metadata to the partitions", "err", err, "metadata_offset", img.Offset())
 		}
+		s.setApplied(img)
 		last = img
 	}
 }

@@ -154,7 +154,13 @@ func (m *Manager) All() []*Partition {
 // partitions this broker now replicates, updates leadership and ISR, and
 // deletes the data of partitions it no longer replicates (deleted topics,
 // reassigned replicas), on disk as well as in memory.
-func (m *Manager) Reconcile(img *metadata.Image) error {
+//
+// Data on disk of a partition that no image applied here has named (left
+// from before a restart) is deleted only when caughtUp says img has reached
+// the controllers' committed offset: a broker that restarts without a
+// recent persisted image starts from an old or empty one, which does not
+// know the topics its data belongs to yet.
+func (m *Manager) Reconcile(img *metadata.Image, caughtUp bool) error {
 	want := make(map[key]bool)
 	var errs []error
 	for t := range img.TopicsByID() {
@@ -184,7 +190,7 @@ func (m *Manager) Reconcile(img *metadata.Image) error {
 	}
 	stale := make(map[key]bool)
 	for _, id := range onDisk {
-		if k := (key{id.Topic, id.Partition}); !want[k] {
+		if k := (key{id.Topic, id.Partition}); !want[k] && caughtUp {
 			stale[k] = true
 		}
 	}
