@@ -1,7 +1,7 @@
 // Command strata is Strata's command-line tool: administration (topics,
 // configs, cluster, quorum, storage) and a local development cluster
 // (dev); the console producer and consumer and the benchmarks come with
-// the broker. See internal/cli, or run "strata --help".
+// the producer and consumer SDK. See internal/cli, or run "strata --help".
 package main
 
 import (
