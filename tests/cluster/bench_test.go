@@ -12,6 +12,7 @@ import (
 
 	stratav1 "github.com/strata-log/strata/pkg/api/stratav1"
 	"github.com/strata-log/strata/pkg/metadata"
+	"github.com/strata-log/strata/pkg/testutil"
 )
 
 // create makes a one-partition topic and fails the benchmark on error.
@@ -64,20 +65,18 @@ func BenchmarkFailover(b *testing.B) {
 }
 
 func waitCaughtUp(b *testing.B, c *Cluster) {
-	deadline := time.Now().Add(20 * time.Second)
-	for time.Now().Before(deadline) {
+	testutil.WaitFor(b, 20*time.Second, func() error {
 		var offsets []int64
 		for _, ctl := range c.Controllers {
 			if srv := ctl.Server(); srv != nil {
 				offsets = append(offsets, srv.Image().Offset())
 			}
 		}
-		if slices.Min(offsets) == slices.Max(offsets) && c.activeID() >= 0 {
-			return
+		if slices.Min(offsets) != slices.Max(offsets) || c.activeID() < 0 {
+			return fmt.Errorf("controllers at offsets %v, active %d", offsets, c.activeID())
 		}
-		time.Sleep(5 * time.Millisecond) // benchmark setup, outside the timer
-	}
-	b.Fatal("controllers did not catch up")
+		return nil
+	})
 }
 
 // BenchmarkMetadataPropagation measures the time from a CreateTopics call

@@ -26,6 +26,7 @@ import (
 
 	"github.com/strata-log/strata/pkg/client"
 	"github.com/strata-log/strata/pkg/metaprops"
+	"github.com/strata-log/strata/pkg/testutil"
 )
 
 // TestMain runs the test binary as a fake strata-controller or
@@ -386,7 +387,7 @@ func (r *devRun) wait(t *testing.T) int {
 // waitReady waits for the ready line.
 func (r *devRun) waitReady(t *testing.T) {
 	t.Helper()
-	poll(t, 20*time.Second, func() error {
+	testutil.WaitFor(t, 20*time.Second, func() error {
 		select {
 		case code := <-r.done:
 			r.done <- code
@@ -400,27 +401,12 @@ func (r *devRun) waitReady(t *testing.T) {
 	})
 }
 
-func poll(t *testing.T, timeout time.Duration, cond func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := cond()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("not within %v: %v", timeout, err)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 // waitNoGoroutines checks that no goroutine of the run outlives it:
 // those left end just after Main returns.
 func (r *devRun) waitNoGoroutines(t *testing.T) {
 	t.Helper()
 	label := fmt.Sprintf("%q:%q", devRunLabel, r.label)
-	poll(t, 5*time.Second, func() error {
+	testutil.WaitFor(t, 5*time.Second, func() error {
 		var b strings.Builder
 		if err := pprof.Lookup("goroutine").WriteTo(&b, 1); err != nil {
 			return err
@@ -834,7 +820,7 @@ func TestDevSecondSignalKills(t *testing.T) {
 	r.cancel()
 	// Until strata dev listens for the second signal, the signals are
 	// lost; send them until it returns.
-	poll(t, 20*time.Second, func() error {
+	testutil.WaitFor(t, 20*time.Second, func() error {
 		if err := syscall.Kill(os.Getpid(), syscall.SIGINT); err != nil {
 			t.Fatal(err)
 		}
@@ -908,7 +894,7 @@ func TestDevInterruptedBeforeReady(t *testing.T) {
 			dir := filepath.Join(t.TempDir(), "dev")
 			r := startDev(t, newDevFake(dir, 3, 3, tc.ready), "--data-dir", dir, "--base-port", strconv.Itoa(freeBasePort(t, 3, 3)),
 				"--bin-dir", fakeBinDir(t))
-			poll(t, 20*time.Second, func() error {
+			testutil.WaitFor(t, 20*time.Second, func() error {
 				if len(pids(t, r.stdout.String())) < tc.started {
 					return errors.New("not started")
 				}

@@ -267,9 +267,6 @@ func TestPlaceRackDiversity(t *testing.T) {
 // and RF <= racks, every broker holds floor or ceil of P*RF/N replicas;
 // otherwise rack diversity comes first and the other invariants hold.
 func TestPlaceInvariantsExhaustive(t *testing.T) {
-	if testing.Short() {
-		t.Skip("exhaustive")
-	}
 	for racks := 0; racks <= 4; racks++ {
 		for perRack := 1; perRack <= 4; perRack++ {
 			n := perRack * max(racks, 1)
