@@ -127,7 +127,8 @@ func Format(dir string, p Props, ignoreFormatted bool) error {
 			return fmt.Errorf("%w: %s (cluster %s, node %d); pass --ignore-formatted to keep it",
 				ErrAlreadyFormatted, dir, old.ClusterID, old.NodeID)
 		}
-		return Check(dir, p)
+		_, err := Check(dir, p)
+		return err
 	} else if !errors.Is(err, ErrNotFormatted) {
 		return err
 	}
@@ -177,30 +178,30 @@ func Read(dir string) (Props, error) {
 
 // Check verifies that dir is formatted for want: same cluster (when
 // want.ClusterID is set), node, role and voters. Each refusal names what
-// differs and what to do.
-func Check(dir string, want Props) error {
+// differs and what to do. It returns what the directory records.
+func Check(dir string, want Props) (Props, error) {
 	got, err := Read(dir)
 	if err != nil {
 		if errors.Is(err, ErrNotFormatted) {
-			return fmt.Errorf("%w; format it first: strata-%s format --data-dir %s --cluster-id CID --node-id %d",
+			return Props{}, fmt.Errorf("%w; format it first: strata-%s format --data-dir %s --cluster-id CID --node-id %d",
 				err, want.Role, dir, want.NodeID)
 		}
-		return err
+		return Props{}, err
 	}
 	switch {
 	case got.Role != want.Role:
-		return fmt.Errorf("%w: %s is formatted for a %s, not a %s", ErrRoleMismatch, dir, got.Role, want.Role)
+		return Props{}, fmt.Errorf("%w: %s is formatted for a %s, not a %s", ErrRoleMismatch, dir, got.Role, want.Role)
 	case want.ClusterID != "" && got.ClusterID != want.ClusterID:
-		return fmt.Errorf("%w: %s is formatted for cluster %s, not %s; use another data dir or the right --cluster-id",
+		return Props{}, fmt.Errorf("%w: %s is formatted for cluster %s, not %s; use another data dir or the right --cluster-id",
 			ErrClusterMismatch, dir, got.ClusterID, want.ClusterID)
 	case got.NodeID != want.NodeID:
-		return fmt.Errorf("%w: %s is formatted for node %d, not %d; use another data dir or --node-id %d",
+		return Props{}, fmt.Errorf("%w: %s is formatted for node %d, not %d; use another data dir or --node-id %d",
 			ErrNodeMismatch, dir, got.NodeID, want.NodeID, got.NodeID)
 	case want.Role == RoleController && !maps.Equal(got.Voters, want.Voters):
-		return fmt.Errorf("%w: configured %s, formatted %s; use the formatted voters or format a new data dir",
+		return Props{}, fmt.Errorf("%w: configured %s, formatted %s; use the formatted voters or format a new data dir",
 			ErrVotersMismatch, FormatVoters(want.Voters), FormatVoters(got.Voters))
 	}
-	return nil
+	return got, nil
 }
 
 func writeSynced(path string, data []byte) error {

@@ -14,13 +14,13 @@ func TestFormatAndCheck(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "c1")
 	cid := NewClusterID()
 	p := Props{ClusterID: cid, NodeID: 1, Role: RoleController, Voters: voters}
-	if err := Check(dir, p); !errors.Is(err, ErrNotFormatted) || !strings.Contains(err.Error(), "strata-controller format") {
+	if _, err := Check(dir, p); !errors.Is(err, ErrNotFormatted) || !strings.Contains(err.Error(), "strata-controller format") {
 		t.Fatalf("unformatted: %v", err)
 	}
 	if err := Format(dir, p, false); err != nil {
 		t.Fatal(err)
 	}
-	if err := Check(dir, p); err != nil {
+	if _, err := Check(dir, p); err != nil {
 		t.Fatal(err)
 	}
 	got, err := Read(dir)
@@ -50,7 +50,7 @@ func TestFormatAndCheck(t *testing.T) {
 			"configured 1@127.0.0.1:9301, formatted 1@127.0.0.1:9301,2@127.0.0.1:9302,3@127.0.0.1:9303"},
 	} {
 		t.Run(name, func(t *testing.T) {
-			err := Check(dir, tc.want)
+			_, err := Check(dir, tc.want)
 			if !errors.Is(err, tc.err) || !strings.Contains(err.Error(), tc.text) {
 				t.Fatalf("err %v, want %v containing %q", err, tc.err, tc.text)
 			}

@@ -38,3 +38,18 @@ func Serve(ctx context.Context, s *grpc.Server, l net.Listener, h *Health, stopT
 	}
 	return nil
 }
+
+// Listen returns l, or a new listener on addr when l is nil, with the
+// address to advertise: advertised, or the listener's own address.
+func Listen(l net.Listener, addr, advertised string) (net.Listener, string, error) {
+	if l == nil {
+		var err error
+		if l, err = net.Listen("tcp", addr); err != nil {
+			return nil, "", fmt.Errorf("listen on %s: %w", addr, err)
+		}
+	}
+	if advertised == "" {
+		advertised = l.Addr().String()
+	}
+	return l, advertised, nil
+}

@@ -68,10 +68,7 @@ func New(cfg Config) (*Server, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	if err := metaprops.Check(cfg.DataDir, metaprops.Props{ClusterID: cfg.ClusterID, NodeID: cfg.NodeID, Role: metaprops.RoleBroker}); err != nil {
-		return nil, fmt.Errorf("broker: %w", err)
-	}
-	props, err := metaprops.Read(cfg.DataDir)
+	props, err := metaprops.Check(cfg.DataDir, metaprops.Props{ClusterID: cfg.ClusterID, NodeID: cfg.NodeID, Role: metaprops.RoleBroker})
 	if err != nil {
 		return nil, fmt.Errorf("broker: %w", err)
 	}
@@ -82,15 +79,9 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("broker: %w", err)
 	}
-	l := cfg.Listener
-	if l == nil {
-		if l, err = net.Listen("tcp", cfg.Listen); err != nil {
-			return nil, fmt.Errorf("broker: listen on %s: %w", cfg.Listen, err)
-		}
-	}
-	addr := cfg.AdvertisedAddress
-	if addr == "" {
-		addr = l.Addr().String()
+	l, addr, err := rpc.Listen(cfg.Listener, cfg.Listen, cfg.AdvertisedAddress)
+	if err != nil {
+		return nil, fmt.Errorf("broker: %w", err)
 	}
 	s := &Server{
 		cfg: cfg, log: log, clusterID: props.ClusterID, listener: l, addr: addr,

@@ -55,24 +55,15 @@ func New(cfg Config) (*Server, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	if err := metaprops.Check(cfg.DataDir, metaprops.Props{
+	props, err := metaprops.Check(cfg.DataDir, metaprops.Props{
 		ClusterID: cfg.ClusterID, NodeID: cfg.NodeID, Role: metaprops.RoleController, Voters: cfg.Voters,
-	}); err != nil {
-		return nil, fmt.Errorf("controller: %w", err)
-	}
-	props, err := metaprops.Read(cfg.DataDir)
+	})
 	if err != nil {
 		return nil, fmt.Errorf("controller: %w", err)
 	}
-	l := cfg.Listener
-	if l == nil {
-		if l, err = net.Listen("tcp", cfg.Listen); err != nil {
-			return nil, fmt.Errorf("controller: listen on %s: %w", cfg.Listen, err)
-		}
-	}
-	addr := cfg.AdvertisedAddress
-	if addr == "" {
-		addr = l.Addr().String()
+	l, addr, err := rpc.Listen(cfg.Listener, cfg.Listen, cfg.AdvertisedAddress)
+	if err != nil {
+		return nil, fmt.Errorf("controller: %w", err)
 	}
 	s := &Server{
 		cfg:       cfg,

@@ -384,7 +384,7 @@ func inspectDataDir(o devOptions, layout func(clusterID string) []*devNode) (dev
 			continue
 		}
 		if err == nil {
-			err = metaprops.Check(n.dataDir, n.props)
+			_, err = metaprops.Check(n.dataDir, n.props)
 		}
 		switch {
 		case err == nil:

@@ -106,7 +106,7 @@ func fakeDaemon(role string, args []string) int {
 		fmt.Printf("Formatted %s\n", *dataDir)
 		return 0
 	case "run":
-		if err := metaprops.Check(*dataDir, props); err != nil {
+		if _, err := metaprops.Check(*dataDir, props); err != nil {
 			return die(err)
 		}
 		cluster := filepath.Dir(*dataDir)
