@@ -3,6 +3,7 @@ package fsm
 import (
 	"bytes"
 	"encoding/binary"
+	"flag"
 	"fmt"
 	"runtime"
 	"testing"
@@ -74,10 +75,14 @@ func BenchmarkCreateTopics(b *testing.B) {
 // partitions (replication factor 3 over 6 brokers) and reports the heap it
 // holds per partition, and the time to save it as a snapshot and to
 // restore a machine from it. Goals: under 1 KiB per partition, save and
-// restore under a second each.
+// restore under a second each. -image-partitions sets another size (a
+// multiple of 100), e.g. 1000000.
+var imagePartitions = flag.Int("image-partitions", 100000, "partitions in BenchmarkImage100kPartitions")
+
 func BenchmarkImage100kPartitions(b *testing.B) {
-	const topics, perTopic = 1000, 100
-	const partitions = topics * perTopic
+	const perTopic = 100
+	topics := *imagePartitions / perTopic
+	partitions := topics * perTopic
 	cmds := make([]*stratav1.MetadataCommand, topics)
 	for i := range cmds {
 		cmds[i] = benchTopicCmd(i, perTopic, 3)
@@ -108,8 +113,8 @@ func BenchmarkImage100kPartitions(b *testing.B) {
 		runtime.KeepAlive(snap) // counted in before: it must not be freed before after
 	}
 	n := float64(b.N)
-	b.ReportMetric(heap/n/partitions, "B/partition")
-	b.ReportMetric(restoredHeap/n/partitions, "restored-B/partition")
+	b.ReportMetric(heap/n/float64(partitions), "B/partition")
+	b.ReportMetric(restoredHeap/n/float64(partitions), "restored-B/partition")
 	b.ReportMetric(saveNs/n, "save-ns")
 	b.ReportMetric(restoreNs/n, "restore-ns")
 	b.ReportMetric(size/n, "snapshot-B")
