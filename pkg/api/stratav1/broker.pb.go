@@ -72,6 +72,128 @@ func (IsolationLevel) EnumDescriptor() ([]byte, []int) {
 	return file_strata_v1_broker_proto_rawDescGZIP(), []int{0}
 }
 
+type InitProducerIdRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// producer_id and producer_epoch are -1 for a new producer; a producer
+	// that had an id sends it back to bump its epoch.
+	ProducerId    int64 `protobuf:"varint,1,opt,name=producer_id,json=producerId,proto3" json:"producer_id,omitempty"`
+	ProducerEpoch int32 `protobuf:"varint,2,opt,name=producer_epoch,json=producerEpoch,proto3" json:"producer_epoch,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *InitProducerIdRequest) Reset() {
+	*x = InitProducerIdRequest{}
+	mi := &file_strata_v1_broker_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *InitProducerIdRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*InitProducerIdRequest) ProtoMessage() {}
+
+func (x *InitProducerIdRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_strata_v1_broker_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use InitProducerIdRequest.ProtoReflect.Descriptor instead.
+func (*InitProducerIdRequest) Descriptor() ([]byte, []int) {
+	return file_strata_v1_broker_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *InitProducerIdRequest) GetProducerId() int64 {
+	if x != nil {
+		return x.ProducerId
+	}
+	return 0
+}
+
+func (x *InitProducerIdRequest) GetProducerEpoch() int32 {
+	if x != nil {
+		return x.ProducerEpoch
+	}
+	return 0
+}
+
+type InitProducerIdResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ErrorCode     ErrorCode              `protobuf:"varint,1,opt,name=error_code,json=errorCode,proto3,enum=strata.v1.ErrorCode" json:"error_code,omitempty"`
+	ErrorMessage  string                 `protobuf:"bytes,2,opt,name=error_message,json=errorMessage,proto3" json:"error_message,omitempty"`
+	ProducerId    int64                  `protobuf:"varint,3,opt,name=producer_id,json=producerId,proto3" json:"producer_id,omitempty"`
+	ProducerEpoch int32                  `protobuf:"varint,4,opt,name=producer_epoch,json=producerEpoch,proto3" json:"producer_epoch,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *InitProducerIdResponse) Reset() {
+	*x = InitProducerIdResponse{}
+	mi := &file_strata_v1_broker_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *InitProducerIdResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*InitProducerIdResponse) ProtoMessage() {}
+
+func (x *InitProducerIdResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_strata_v1_broker_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use InitProducerIdResponse.ProtoReflect.Descriptor instead.
+func (*InitProducerIdResponse) Descriptor() ([]byte, []int) {
+	return file_strata_v1_broker_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *InitProducerIdResponse) GetErrorCode() ErrorCode {
+	if x != nil {
+		return x.ErrorCode
+	}
+	return ErrorCode_ERROR_CODE_NONE
+}
+
+func (x *InitProducerIdResponse) GetErrorMessage() string {
+	if x != nil {
+		return x.ErrorMessage
+	}
+	return ""
+}
+
+func (x *InitProducerIdResponse) GetProducerId() int64 {
+	if x != nil {
+		return x.ProducerId
+	}
+	return 0
+}
+
+func (x *InitProducerIdResponse) GetProducerEpoch() int32 {
+	if x != nil {
+		return x.ProducerEpoch
+	}
+	return 0
+}
+
 type MetadataRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Topic names; empty for every topic.
@@ -85,7 +207,7 @@ type MetadataRequest struct {
 
 func (x *MetadataRequest) Reset() {
 	*x = MetadataRequest{}
-	mi := &file_strata_v1_broker_proto_msgTypes[0]
+	mi := &file_strata_v1_broker_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -97,7 +219,7 @@ func (x *MetadataRequest) String() string {
 func (*MetadataRequest) ProtoMessage() {}
 
 func (x *MetadataRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_strata_v1_broker_proto_msgTypes[0]
+	mi := &file_strata_v1_broker_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -110,7 +232,7 @@ func (x *MetadataRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MetadataRequest.ProtoReflect.Descriptor instead.
 func (*MetadataRequest) Descriptor() ([]byte, []int) {
-	return file_strata_v1_broker_proto_rawDescGZIP(), []int{0}
+	return file_strata_v1_broker_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *MetadataRequest) GetTopics() []string {
@@ -146,7 +268,7 @@ type BrokerEndpoint struct {
 
 func (x *BrokerEndpoint) Reset() {
 	*x = BrokerEndpoint{}
-	mi := &file_strata_v1_broker_proto_msgTypes[1]
+	mi := &file_strata_v1_broker_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -158,7 +280,7 @@ func (x *BrokerEndpoint) String() string {
 func (*BrokerEndpoint) ProtoMessage() {}
 
 func (x *BrokerEndpoint) ProtoReflect() protoreflect.Message {
-	mi := &file_strata_v1_broker_proto_msgTypes[1]
+	mi := &file_strata_v1_broker_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -171,7 +293,7 @@ func (x *BrokerEndpoint) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BrokerEndpoint.ProtoReflect.Descriptor instead.
 func (*BrokerEndpoint) Descriptor() ([]byte, []int) {
-	return file_strata_v1_broker_proto_rawDescGZIP(), []int{1}
+	return file_strata_v1_broker_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *BrokerEndpoint) GetBrokerId() int32 {
@@ -213,7 +335,7 @@ type PartitionMetadata struct {
 
 func (x *PartitionMetadata) Reset() {
 	*x = PartitionMetadata{}
-	mi := &file_strata_v1_broker_proto_msgTypes[2]
+	mi := &file_strata_v1_broker_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -225,7 +347,7 @@ func (x *PartitionMetadata) String() string {
 func (*PartitionMetadata) ProtoMessage() {}
 
 func (x *PartitionMetadata) ProtoReflect() protoreflect.Message {
-	mi := &file_strata_v1_broker_proto_msgTypes[2]
+	mi := &file_strata_v1_broker_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -238,7 +360,7 @@ func (x *PartitionMetadata) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PartitionMetadata.ProtoReflect.Descriptor instead.
 func (*PartitionMetadata) Descriptor() ([]byte, []int) {
-	return file_strata_v1_broker_proto_rawDescGZIP(), []int{2}
+	return file_strata_v1_broker_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *PartitionMetadata) GetPartitionId() int32 {
@@ -312,7 +434,7 @@ type TopicMetadata struct {
 
 func (x *TopicMetadata) Reset() {
 	*x = TopicMetadata{}
-	mi := &file_strata_v1_broker_proto_msgTypes[3]
+	mi := &file_strata_v1_broker_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -324,7 +446,7 @@ func (x *TopicMetadata) String() string {
 func (*TopicMetadata) ProtoMessage() {}
 
 func (x *TopicMetadata) ProtoReflect() protoreflect.Message {
-	mi := &file_strata_v1_broker_proto_msgTypes[3]
+	mi := &file_strata_v1_broker_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -337,7 +459,7 @@ func (x *TopicMetadata) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TopicMetadata.ProtoReflect.Descriptor instead.
 func (*TopicMetadata) Descriptor() ([]byte, []int) {
-	return file_strata_v1_broker_proto_rawDescGZIP(), []int{3}
+	return file_strata_v1_broker_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *TopicMetadata) GetName() string {
@@ -398,7 +520,7 @@ type MetadataResponse struct {
 
 func (x *MetadataResponse) Reset() {
 	*x = MetadataResponse{}
-	mi := &file_strata_v1_broker_proto_msgTypes[4]
+	mi := &file_strata_v1_broker_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -410,7 +532,7 @@ func (x *MetadataResponse) String() string {
 func (*MetadataResponse) ProtoMessage() {}
 
 func (x *MetadataResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_strata_v1_broker_proto_msgTypes[4]
+	mi := &file_strata_v1_broker_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -423,7 +545,7 @@ func (x *MetadataResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MetadataResponse.ProtoReflect.Descriptor instead.
 func (*MetadataResponse) Descriptor() ([]byte, []int) {
-	return file_strata_v1_broker_proto_rawDescGZIP(), []int{4}
+	return file_strata_v1_broker_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *MetadataResponse) GetClusterId() string {
@@ -473,7 +595,7 @@ type ProducePartition struct {
 
 func (x *ProducePartition) Reset() {
 	*x = ProducePartition{}
-	mi := &file_strata_v1_broker_proto_msgTypes[5]
+	mi := &file_strata_v1_broker_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -485,7 +607,7 @@ func (x *ProducePartition) String() string {
 func (*ProducePartition) ProtoMessage() {}
 
 func (x *ProducePartition) ProtoReflect() protoreflect.Message {
-	mi := &file_strata_v1_broker_proto_msgTypes[5]
+	mi := &file_strata_v1_broker_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -498,7 +620,7 @@ func (x *ProducePartition) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProducePartition.ProtoReflect.Descriptor instead.
 func (*ProducePartition) Descriptor() ([]byte, []int) {
-	return file_strata_v1_broker_proto_rawDescGZIP(), []int{5}
+	return file_strata_v1_broker_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ProducePartition) GetPartitionId() int32 {
@@ -526,7 +648,7 @@ type ProduceTopic struct {
 
 func (x *ProduceTopic) Reset() {
 	*x = ProduceTopic{}
-	mi := &file_strata_v1_broker_proto_msgTypes[6]
+	mi := &file_strata_v1_broker_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -538,7 +660,7 @@ func (x *ProduceTopic) String() string {
 func (*ProduceTopic) ProtoMessage() {}
 
 func (x *ProduceTopic) ProtoReflect() protoreflect.Message {
-	mi := &file_strata_v1_broker_proto_msgTypes[6]
+	mi := &file_strata_v1_broker_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -551,7 +673,7 @@ func (x *ProduceTopic) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProduceTopic.ProtoReflect.Descriptor instead.
 func (*ProduceTopic) Descriptor() ([]byte, []int) {
-	return file_strata_v1_broker_proto_rawDescGZIP(), []int{6}
+	return file_strata_v1_broker_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ProduceTopic) GetName() string {
@@ -581,7 +703,7 @@ type ProduceRequest struct {
 
 func (x *ProduceRequest) Reset() {
 	*x = ProduceRequest{}
-	mi := &file_strata_v1_broker_proto_msgTypes[7]
+	mi := &file_strata_v1_broker_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -593,7 +715,7 @@ func (x *ProduceRequest) String() string {
 func (*ProduceRequest) ProtoMessage() {}
 
 func (x *ProduceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_strata_v1_broker_proto_msgTypes[7]
+	mi := &file_strata_v1_broker_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -606,7 +728,7 @@ func (x *ProduceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProduceRequest.ProtoReflect.Descriptor instead.
 func (*ProduceRequest) Descriptor() ([]byte, []int) {
-	return file_strata_v1_broker_proto_rawDescGZIP(), []int{7}
+	return file_strata_v1_broker_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ProduceRequest) GetAcks() int32 {
@@ -649,7 +771,7 @@ type ProducePartitionResult struct {
 
 func (x *ProducePartitionResult) Reset() {
 	*x = ProducePartitionResult{}
-	mi := &file_strata_v1_broker_proto_msgTypes[8]
+	mi := &file_strata_v1_broker_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -661,7 +783,7 @@ func (x *ProducePartitionResult) String() string {
 func (*ProducePartitionResult) ProtoMessage() {}
 
 func (x *ProducePartitionResult) ProtoReflect() protoreflect.Message {
-	mi := &file_strata_v1_broker_proto_msgTypes[8]
+	mi := &file_strata_v1_broker_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -674,7 +796,7 @@ func (x *ProducePartitionResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProducePartitionResult.ProtoReflect.Descriptor instead.
 func (*ProducePartitionResult) Descriptor() ([]byte, []int) {
-	return file_strata_v1_broker_proto_rawDescGZIP(), []int{8}
+	return file_strata_v1_broker_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ProducePartitionResult) GetPartitionId() int32 {
@@ -737,7 +859,7 @@ type ProduceTopicResult struct {
 
 func (x *ProduceTopicResult) Reset() {
 	*x = ProduceTopicResult{}
-	mi := &file_strata_v1_broker_proto_msgTypes[9]
+	mi := &file_strata_v1_broker_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -749,7 +871,7 @@ func (x *ProduceTopicResult) String() string {
 func (*ProduceTopicResult) ProtoMessage() {}
 
 func (x *ProduceTopicResult) ProtoReflect() protoreflect.Message {
-	mi := &file_strata_v1_broker_proto_msgTypes[9]
+	mi := &file_strata_v1_broker_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -762,7 +884,7 @@ func (x *ProduceTopicResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProduceTopicResult.ProtoReflect.Descriptor instead.
 func (*ProduceTopicResult) Descriptor() ([]byte, []int) {
-	return file_strata_v1_broker_proto_rawDescGZIP(), []int{9}
+	return file_strata_v1_broker_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ProduceTopicResult) GetName() string {
@@ -788,7 +910,7 @@ type ProduceResponse struct {
 
 func (x *ProduceResponse) Reset() {
 	*x = ProduceResponse{}
-	mi := &file_strata_v1_broker_proto_msgTypes[10]
+	mi := &file_strata_v1_broker_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -800,7 +922,7 @@ func (x *ProduceResponse) String() string {
 func (*ProduceResponse) ProtoMessage() {}
 
 func (x *ProduceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_strata_v1_broker_proto_msgTypes[10]
+	mi := &file_strata_v1_broker_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -813,7 +935,7 @@ func (x *ProduceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProduceResponse.ProtoReflect.Descriptor instead.
 func (*ProduceResponse) Descriptor() ([]byte, []int) {
-	return file_strata_v1_broker_proto_rawDescGZIP(), []int{10}
+	return file_strata_v1_broker_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ProduceResponse) GetTopics() []*ProduceTopicResult {
@@ -834,7 +956,7 @@ type ProduceStreamRequest struct {
 
 func (x *ProduceStreamRequest) Reset() {
 	*x = ProduceStreamRequest{}
-	mi := &file_strata_v1_broker_proto_msgTypes[11]
+	mi := &file_strata_v1_broker_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -846,7 +968,7 @@ func (x *ProduceStreamRequest) String() string {
 func (*ProduceStreamRequest) ProtoMessage() {}
 
 func (x *ProduceStreamRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_strata_v1_broker_proto_msgTypes[11]
+	mi := &file_strata_v1_broker_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -859,7 +981,7 @@ func (x *ProduceStreamRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProduceStreamRequest.ProtoReflect.Descriptor instead.
 func (*ProduceStreamRequest) Descriptor() ([]byte, []int) {
-	return file_strata_v1_broker_proto_rawDescGZIP(), []int{11}
+	return file_strata_v1_broker_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ProduceStreamRequest) GetCorrelationId() int64 {
@@ -886,7 +1008,7 @@ type ProduceStreamResponse struct {
 
 func (x *ProduceStreamResponse) Reset() {
 	*x = ProduceStreamResponse{}
-	mi := &file_strata_v1_broker_proto_msgTypes[12]
+	mi := &file_strata_v1_broker_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -898,7 +1020,7 @@ func (x *ProduceStreamResponse) String() string {
 func (*ProduceStreamResponse) ProtoMessage() {}
 
 func (x *ProduceStreamResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_strata_v1_broker_proto_msgTypes[12]
+	mi := &file_strata_v1_broker_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -911,7 +1033,7 @@ func (x *ProduceStreamResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProduceStreamResponse.ProtoReflect.Descriptor instead.
 func (*ProduceStreamResponse) Descriptor() ([]byte, []int) {
-	return file_strata_v1_broker_proto_rawDescGZIP(), []int{12}
+	return file_strata_v1_broker_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ProduceStreamResponse) GetCorrelationId() int64 {
@@ -943,7 +1065,7 @@ type FetchPartition struct {
 
 func (x *FetchPartition) Reset() {
 	*x = FetchPartition{}
-	mi := &file_strata_v1_broker_proto_msgTypes[13]
+	mi := &file_strata_v1_broker_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -955,7 +1077,7 @@ func (x *FetchPartition) String() string {
 func (*FetchPartition) ProtoMessage() {}
 
 func (x *FetchPartition) ProtoReflect() protoreflect.Message {
-	mi := &file_strata_v1_broker_proto_msgTypes[13]
+	mi := &file_strata_v1_broker_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -968,7 +1090,7 @@ func (x *FetchPartition) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FetchPartition.ProtoReflect.Descriptor instead.
 func (*FetchPartition) Descriptor() ([]byte, []int) {
-	return file_strata_v1_broker_proto_rawDescGZIP(), []int{13}
+	return file_strata_v1_broker_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *FetchPartition) GetPartitionId() int32 {
@@ -1010,7 +1132,7 @@ type FetchTopic struct {
 
 func (x *FetchTopic) Reset() {
 	*x = FetchTopic{}
-	mi := &file_strata_v1_broker_proto_msgTypes[14]
+	mi := &file_strata_v1_broker_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1022,7 +1144,7 @@ func (x *FetchTopic) String() string {
 func (*FetchTopic) ProtoMessage() {}
 
 func (x *FetchTopic) ProtoReflect() protoreflect.Message {
-	mi := &file_strata_v1_broker_proto_msgTypes[14]
+	mi := &file_strata_v1_broker_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1035,7 +1157,7 @@ func (x *FetchTopic) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FetchTopic.ProtoReflect.Descriptor instead.
 func (*FetchTopic) Descriptor() ([]byte, []int) {
-	return file_strata_v1_broker_proto_rawDescGZIP(), []int{14}
+	return file_strata_v1_broker_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *FetchTopic) GetName() string {
@@ -1068,7 +1190,7 @@ type FetchRequest struct {
 
 func (x *FetchRequest) Reset() {
 	*x = FetchRequest{}
-	mi := &file_strata_v1_broker_proto_msgTypes[15]
+	mi := &file_strata_v1_broker_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1080,7 +1202,7 @@ func (x *FetchRequest) String() string {
 func (*FetchRequest) ProtoMessage() {}
 
 func (x *FetchRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_strata_v1_broker_proto_msgTypes[15]
+	mi := &file_strata_v1_broker_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1093,7 +1215,7 @@ func (x *FetchRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FetchRequest.ProtoReflect.Descriptor instead.
 func (*FetchRequest) Descriptor() ([]byte, []int) {
-	return file_strata_v1_broker_proto_rawDescGZIP(), []int{15}
+	return file_strata_v1_broker_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *FetchRequest) GetMaxWaitMs() int32 {
@@ -1156,7 +1278,7 @@ type FetchPartitionResult struct {
 
 func (x *FetchPartitionResult) Reset() {
 	*x = FetchPartitionResult{}
-	mi := &file_strata_v1_broker_proto_msgTypes[16]
+	mi := &file_strata_v1_broker_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1168,7 +1290,7 @@ func (x *FetchPartitionResult) String() string {
 func (*FetchPartitionResult) ProtoMessage() {}
 
 func (x *FetchPartitionResult) ProtoReflect() protoreflect.Message {
-	mi := &file_strata_v1_broker_proto_msgTypes[16]
+	mi := &file_strata_v1_broker_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1181,7 +1303,7 @@ func (x *FetchPartitionResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FetchPartitionResult.ProtoReflect.Descriptor instead.
 func (*FetchPartitionResult) Descriptor() ([]byte, []int) {
-	return file_strata_v1_broker_proto_rawDescGZIP(), []int{16}
+	return file_strata_v1_broker_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *FetchPartitionResult) GetPartitionId() int32 {
@@ -1244,7 +1366,7 @@ type FetchTopicResult struct {
 
 func (x *FetchTopicResult) Reset() {
 	*x = FetchTopicResult{}
-	mi := &file_strata_v1_broker_proto_msgTypes[17]
+	mi := &file_strata_v1_broker_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1256,7 +1378,7 @@ func (x *FetchTopicResult) String() string {
 func (*FetchTopicResult) ProtoMessage() {}
 
 func (x *FetchTopicResult) ProtoReflect() protoreflect.Message {
-	mi := &file_strata_v1_broker_proto_msgTypes[17]
+	mi := &file_strata_v1_broker_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1269,7 +1391,7 @@ func (x *FetchTopicResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FetchTopicResult.ProtoReflect.Descriptor instead.
 func (*FetchTopicResult) Descriptor() ([]byte, []int) {
-	return file_strata_v1_broker_proto_rawDescGZIP(), []int{17}
+	return file_strata_v1_broker_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *FetchTopicResult) GetName() string {
@@ -1295,7 +1417,7 @@ type FetchResponse struct {
 
 func (x *FetchResponse) Reset() {
 	*x = FetchResponse{}
-	mi := &file_strata_v1_broker_proto_msgTypes[18]
+	mi := &file_strata_v1_broker_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1307,7 +1429,7 @@ func (x *FetchResponse) String() string {
 func (*FetchResponse) ProtoMessage() {}
 
 func (x *FetchResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_strata_v1_broker_proto_msgTypes[18]
+	mi := &file_strata_v1_broker_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1320,7 +1442,7 @@ func (x *FetchResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FetchResponse.ProtoReflect.Descriptor instead.
 func (*FetchResponse) Descriptor() ([]byte, []int) {
-	return file_strata_v1_broker_proto_rawDescGZIP(), []int{18}
+	return file_strata_v1_broker_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *FetchResponse) GetTopics() []*FetchTopicResult {
@@ -1345,7 +1467,7 @@ type ListOffsetsPartition struct {
 
 func (x *ListOffsetsPartition) Reset() {
 	*x = ListOffsetsPartition{}
-	mi := &file_strata_v1_broker_proto_msgTypes[19]
+	mi := &file_strata_v1_broker_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1357,7 +1479,7 @@ func (x *ListOffsetsPartition) String() string {
 func (*ListOffsetsPartition) ProtoMessage() {}
 
 func (x *ListOffsetsPartition) ProtoReflect() protoreflect.Message {
-	mi := &file_strata_v1_broker_proto_msgTypes[19]
+	mi := &file_strata_v1_broker_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1370,7 +1492,7 @@ func (x *ListOffsetsPartition) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListOffsetsPartition.ProtoReflect.Descriptor instead.
 func (*ListOffsetsPartition) Descriptor() ([]byte, []int) {
-	return file_strata_v1_broker_proto_rawDescGZIP(), []int{19}
+	return file_strata_v1_broker_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ListOffsetsPartition) GetPartitionId() int32 {
@@ -1405,7 +1527,7 @@ type ListOffsetsTopic struct {
 
 func (x *ListOffsetsTopic) Reset() {
 	*x = ListOffsetsTopic{}
-	mi := &file_strata_v1_broker_proto_msgTypes[20]
+	mi := &file_strata_v1_broker_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1417,7 +1539,7 @@ func (x *ListOffsetsTopic) String() string {
 func (*ListOffsetsTopic) ProtoMessage() {}
 
 func (x *ListOffsetsTopic) ProtoReflect() protoreflect.Message {
-	mi := &file_strata_v1_broker_proto_msgTypes[20]
+	mi := &file_strata_v1_broker_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1430,7 +1552,7 @@ func (x *ListOffsetsTopic) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListOffsetsTopic.ProtoReflect.Descriptor instead.
 func (*ListOffsetsTopic) Descriptor() ([]byte, []int) {
-	return file_strata_v1_broker_proto_rawDescGZIP(), []int{20}
+	return file_strata_v1_broker_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *ListOffsetsTopic) GetName() string {
@@ -1457,7 +1579,7 @@ type ListOffsetsRequest struct {
 
 func (x *ListOffsetsRequest) Reset() {
 	*x = ListOffsetsRequest{}
-	mi := &file_strata_v1_broker_proto_msgTypes[21]
+	mi := &file_strata_v1_broker_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1469,7 +1591,7 @@ func (x *ListOffsetsRequest) String() string {
 func (*ListOffsetsRequest) ProtoMessage() {}
 
 func (x *ListOffsetsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_strata_v1_broker_proto_msgTypes[21]
+	mi := &file_strata_v1_broker_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1482,7 +1604,7 @@ func (x *ListOffsetsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListOffsetsRequest.ProtoReflect.Descriptor instead.
 func (*ListOffsetsRequest) Descriptor() ([]byte, []int) {
-	return file_strata_v1_broker_proto_rawDescGZIP(), []int{21}
+	return file_strata_v1_broker_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *ListOffsetsRequest) GetIsolationLevel() IsolationLevel {
@@ -1516,7 +1638,7 @@ type ListOffsetsPartitionResult struct {
 
 func (x *ListOffsetsPartitionResult) Reset() {
 	*x = ListOffsetsPartitionResult{}
-	mi := &file_strata_v1_broker_proto_msgTypes[22]
+	mi := &file_strata_v1_broker_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1528,7 +1650,7 @@ func (x *ListOffsetsPartitionResult) String() string {
 func (*ListOffsetsPartitionResult) ProtoMessage() {}
 
 func (x *ListOffsetsPartitionResult) ProtoReflect() protoreflect.Message {
-	mi := &file_strata_v1_broker_proto_msgTypes[22]
+	mi := &file_strata_v1_broker_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1541,7 +1663,7 @@ func (x *ListOffsetsPartitionResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListOffsetsPartitionResult.ProtoReflect.Descriptor instead.
 func (*ListOffsetsPartitionResult) Descriptor() ([]byte, []int) {
-	return file_strata_v1_broker_proto_rawDescGZIP(), []int{22}
+	return file_strata_v1_broker_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *ListOffsetsPartitionResult) GetPartitionId() int32 {
@@ -1604,7 +1726,7 @@ type ListOffsetsTopicResult struct {
 
 func (x *ListOffsetsTopicResult) Reset() {
 	*x = ListOffsetsTopicResult{}
-	mi := &file_strata_v1_broker_proto_msgTypes[23]
+	mi := &file_strata_v1_broker_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1616,7 +1738,7 @@ func (x *ListOffsetsTopicResult) String() string {
 func (*ListOffsetsTopicResult) ProtoMessage() {}
 
 func (x *ListOffsetsTopicResult) ProtoReflect() protoreflect.Message {
-	mi := &file_strata_v1_broker_proto_msgTypes[23]
+	mi := &file_strata_v1_broker_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1629,7 +1751,7 @@ func (x *ListOffsetsTopicResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListOffsetsTopicResult.ProtoReflect.Descriptor instead.
 func (*ListOffsetsTopicResult) Descriptor() ([]byte, []int) {
-	return file_strata_v1_broker_proto_rawDescGZIP(), []int{23}
+	return file_strata_v1_broker_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *ListOffsetsTopicResult) GetName() string {
@@ -1655,7 +1777,7 @@ type ListOffsetsResponse struct {
 
 func (x *ListOffsetsResponse) Reset() {
 	*x = ListOffsetsResponse{}
-	mi := &file_strata_v1_broker_proto_msgTypes[24]
+	mi := &file_strata_v1_broker_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1667,7 +1789,7 @@ func (x *ListOffsetsResponse) String() string {
 func (*ListOffsetsResponse) ProtoMessage() {}
 
 func (x *ListOffsetsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_strata_v1_broker_proto_msgTypes[24]
+	mi := &file_strata_v1_broker_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1680,7 +1802,7 @@ func (x *ListOffsetsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListOffsetsResponse.ProtoReflect.Descriptor instead.
 func (*ListOffsetsResponse) Descriptor() ([]byte, []int) {
-	return file_strata_v1_broker_proto_rawDescGZIP(), []int{24}
+	return file_strata_v1_broker_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *ListOffsetsResponse) GetTopics() []*ListOffsetsTopicResult {
@@ -1708,7 +1830,7 @@ type ReplicaFetchPartition struct {
 
 func (x *ReplicaFetchPartition) Reset() {
 	*x = ReplicaFetchPartition{}
-	mi := &file_strata_v1_broker_proto_msgTypes[25]
+	mi := &file_strata_v1_broker_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1720,7 +1842,7 @@ func (x *ReplicaFetchPartition) String() string {
 func (*ReplicaFetchPartition) ProtoMessage() {}
 
 func (x *ReplicaFetchPartition) ProtoReflect() protoreflect.Message {
-	mi := &file_strata_v1_broker_proto_msgTypes[25]
+	mi := &file_strata_v1_broker_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1733,7 +1855,7 @@ func (x *ReplicaFetchPartition) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplicaFetchPartition.ProtoReflect.Descriptor instead.
 func (*ReplicaFetchPartition) Descriptor() ([]byte, []int) {
-	return file_strata_v1_broker_proto_rawDescGZIP(), []int{25}
+	return file_strata_v1_broker_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *ReplicaFetchPartition) GetTopicId() []byte {
@@ -1799,7 +1921,7 @@ type ReplicateRequest struct {
 
 func (x *ReplicateRequest) Reset() {
 	*x = ReplicateRequest{}
-	mi := &file_strata_v1_broker_proto_msgTypes[26]
+	mi := &file_strata_v1_broker_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1811,7 +1933,7 @@ func (x *ReplicateRequest) String() string {
 func (*ReplicateRequest) ProtoMessage() {}
 
 func (x *ReplicateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_strata_v1_broker_proto_msgTypes[26]
+	mi := &file_strata_v1_broker_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1824,7 +1946,7 @@ func (x *ReplicateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplicateRequest.ProtoReflect.Descriptor instead.
 func (*ReplicateRequest) Descriptor() ([]byte, []int) {
-	return file_strata_v1_broker_proto_rawDescGZIP(), []int{26}
+	return file_strata_v1_broker_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *ReplicateRequest) GetReplicaId() int32 {
@@ -1880,7 +2002,7 @@ type EpochEndOffset struct {
 
 func (x *EpochEndOffset) Reset() {
 	*x = EpochEndOffset{}
-	mi := &file_strata_v1_broker_proto_msgTypes[27]
+	mi := &file_strata_v1_broker_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1892,7 +2014,7 @@ func (x *EpochEndOffset) String() string {
 func (*EpochEndOffset) ProtoMessage() {}
 
 func (x *EpochEndOffset) ProtoReflect() protoreflect.Message {
-	mi := &file_strata_v1_broker_proto_msgTypes[27]
+	mi := &file_strata_v1_broker_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1905,7 +2027,7 @@ func (x *EpochEndOffset) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EpochEndOffset.ProtoReflect.Descriptor instead.
 func (*EpochEndOffset) Descriptor() ([]byte, []int) {
-	return file_strata_v1_broker_proto_rawDescGZIP(), []int{27}
+	return file_strata_v1_broker_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *EpochEndOffset) GetEpoch() int32 {
@@ -1941,7 +2063,7 @@ type ReplicaFetchPartitionResult struct {
 
 func (x *ReplicaFetchPartitionResult) Reset() {
 	*x = ReplicaFetchPartitionResult{}
-	mi := &file_strata_v1_broker_proto_msgTypes[28]
+	mi := &file_strata_v1_broker_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1953,7 +2075,7 @@ func (x *ReplicaFetchPartitionResult) String() string {
 func (*ReplicaFetchPartitionResult) ProtoMessage() {}
 
 func (x *ReplicaFetchPartitionResult) ProtoReflect() protoreflect.Message {
-	mi := &file_strata_v1_broker_proto_msgTypes[28]
+	mi := &file_strata_v1_broker_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1966,7 +2088,7 @@ func (x *ReplicaFetchPartitionResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplicaFetchPartitionResult.ProtoReflect.Descriptor instead.
 func (*ReplicaFetchPartitionResult) Descriptor() ([]byte, []int) {
-	return file_strata_v1_broker_proto_rawDescGZIP(), []int{28}
+	return file_strata_v1_broker_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *ReplicaFetchPartitionResult) GetTopicId() []byte {
@@ -2034,7 +2156,7 @@ type ReplicateResponse struct {
 
 func (x *ReplicateResponse) Reset() {
 	*x = ReplicateResponse{}
-	mi := &file_strata_v1_broker_proto_msgTypes[29]
+	mi := &file_strata_v1_broker_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2046,7 +2168,7 @@ func (x *ReplicateResponse) String() string {
 func (*ReplicateResponse) ProtoMessage() {}
 
 func (x *ReplicateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_strata_v1_broker_proto_msgTypes[29]
+	mi := &file_strata_v1_broker_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2059,7 +2181,7 @@ func (x *ReplicateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplicateResponse.ProtoReflect.Descriptor instead.
 func (*ReplicateResponse) Descriptor() ([]byte, []int) {
-	return file_strata_v1_broker_proto_rawDescGZIP(), []int{29}
+	return file_strata_v1_broker_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *ReplicateResponse) GetPartitions() []*ReplicaFetchPartitionResult {
@@ -2073,7 +2195,18 @@ var File_strata_v1_broker_proto protoreflect.FileDescriptor
 
 const file_strata_v1_broker_proto_rawDesc = "" +
 	"\n" +
-	"\x16strata/v1/broker.proto\x12\tstrata.v1\x1a\x16strata/v1/errors.proto\"\x8f\x01\n" +
+	"\x16strata/v1/broker.proto\x12\tstrata.v1\x1a\x16strata/v1/errors.proto\"_\n" +
+	"\x15InitProducerIdRequest\x12\x1f\n" +
+	"\vproducer_id\x18\x01 \x01(\x03R\n" +
+	"producerId\x12%\n" +
+	"\x0eproducer_epoch\x18\x02 \x01(\x05R\rproducerEpoch\"\xba\x01\n" +
+	"\x16InitProducerIdResponse\x123\n" +
+	"\n" +
+	"error_code\x18\x01 \x01(\x0e2\x14.strata.v1.ErrorCodeR\terrorCode\x12#\n" +
+	"\rerror_message\x18\x02 \x01(\tR\ferrorMessage\x12\x1f\n" +
+	"\vproducer_id\x18\x03 \x01(\x03R\n" +
+	"producerId\x12%\n" +
+	"\x0eproducer_epoch\x18\x04 \x01(\x05R\rproducerEpoch\"\x8f\x01\n" +
 	"\x0fMetadataRequest\x12\x16\n" +
 	"\x06topics\x18\x01 \x03(\tR\x06topics\x129\n" +
 	"\x19allow_auto_topic_creation\x18\x02 \x01(\bR\x16allowAutoTopicCreation\x12)\n" +
@@ -2246,14 +2379,15 @@ const file_strata_v1_broker_proto_rawDesc = "" +
 	"\x0eIsolationLevel\x12\x1f\n" +
 	"\x1bISOLATION_LEVEL_UNSPECIFIED\x10\x00\x12$\n" +
 	" ISOLATION_LEVEL_READ_UNCOMMITTED\x10\x01\x12\"\n" +
-	"\x1eISOLATION_LEVEL_READ_COMMITTED\x10\x022\xc6\x03\n" +
+	"\x1eISOLATION_LEVEL_READ_COMMITTED\x10\x022\x9d\x04\n" +
 	"\rBrokerService\x12C\n" +
 	"\bMetadata\x12\x1a.strata.v1.MetadataRequest\x1a\x1b.strata.v1.MetadataResponse\x12@\n" +
 	"\aProduce\x12\x19.strata.v1.ProduceRequest\x1a\x1a.strata.v1.ProduceResponse\x12V\n" +
 	"\rProduceStream\x12\x1f.strata.v1.ProduceStreamRequest\x1a .strata.v1.ProduceStreamResponse(\x010\x01\x12<\n" +
 	"\x05Fetch\x12\x17.strata.v1.FetchRequest\x1a\x18.strata.v1.FetchResponse0\x01\x12L\n" +
 	"\vListOffsets\x12\x1d.strata.v1.ListOffsetsRequest\x1a\x1e.strata.v1.ListOffsetsResponse\x12J\n" +
-	"\tReplicate\x12\x1b.strata.v1.ReplicateRequest\x1a\x1c.strata.v1.ReplicateResponse(\x010\x01B/Z-github.com/strata-log/strata/pkg/api/stratav1b\x06proto3"
+	"\tReplicate\x12\x1b.strata.v1.ReplicateRequest\x1a\x1c.strata.v1.ReplicateResponse(\x010\x01\x12U\n" +
+	"\x0eInitProducerId\x12 .strata.v1.InitProducerIdRequest\x1a!.strata.v1.InitProducerIdResponseB/Z-github.com/strata-log/strata/pkg/api/stratav1b\x06proto3"
 
 var (
 	file_strata_v1_broker_proto_rawDescOnce sync.Once
@@ -2268,91 +2402,96 @@ func file_strata_v1_broker_proto_rawDescGZIP() []byte {
 }
 
 var file_strata_v1_broker_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_strata_v1_broker_proto_msgTypes = make([]protoimpl.MessageInfo, 30)
+var file_strata_v1_broker_proto_msgTypes = make([]protoimpl.MessageInfo, 32)
 var file_strata_v1_broker_proto_goTypes = []any{
 	(IsolationLevel)(0),                 // 0: strata.v1.IsolationLevel
-	(*MetadataRequest)(nil),             // 1: strata.v1.MetadataRequest
-	(*BrokerEndpoint)(nil),              // 2: strata.v1.BrokerEndpoint
-	(*PartitionMetadata)(nil),           // 3: strata.v1.PartitionMetadata
-	(*TopicMetadata)(nil),               // 4: strata.v1.TopicMetadata
-	(*MetadataResponse)(nil),            // 5: strata.v1.MetadataResponse
-	(*ProducePartition)(nil),            // 6: strata.v1.ProducePartition
-	(*ProduceTopic)(nil),                // 7: strata.v1.ProduceTopic
-	(*ProduceRequest)(nil),              // 8: strata.v1.ProduceRequest
-	(*ProducePartitionResult)(nil),      // 9: strata.v1.ProducePartitionResult
-	(*ProduceTopicResult)(nil),          // 10: strata.v1.ProduceTopicResult
-	(*ProduceResponse)(nil),             // 11: strata.v1.ProduceResponse
-	(*ProduceStreamRequest)(nil),        // 12: strata.v1.ProduceStreamRequest
-	(*ProduceStreamResponse)(nil),       // 13: strata.v1.ProduceStreamResponse
-	(*FetchPartition)(nil),              // 14: strata.v1.FetchPartition
-	(*FetchTopic)(nil),                  // 15: strata.v1.FetchTopic
-	(*FetchRequest)(nil),                // 16: strata.v1.FetchRequest
-	(*FetchPartitionResult)(nil),        // 17: strata.v1.FetchPartitionResult
-	(*FetchTopicResult)(nil),            // 18: strata.v1.FetchTopicResult
-	(*FetchResponse)(nil),               // 19: strata.v1.FetchResponse
-	(*ListOffsetsPartition)(nil),        // 20: strata.v1.ListOffsetsPartition
-	(*ListOffsetsTopic)(nil),            // 21: strata.v1.ListOffsetsTopic
-	(*ListOffsetsRequest)(nil),          // 22: strata.v1.ListOffsetsRequest
-	(*ListOffsetsPartitionResult)(nil),  // 23: strata.v1.ListOffsetsPartitionResult
-	(*ListOffsetsTopicResult)(nil),      // 24: strata.v1.ListOffsetsTopicResult
-	(*ListOffsetsResponse)(nil),         // 25: strata.v1.ListOffsetsResponse
-	(*ReplicaFetchPartition)(nil),       // 26: strata.v1.ReplicaFetchPartition
-	(*ReplicateRequest)(nil),            // 27: strata.v1.ReplicateRequest
-	(*EpochEndOffset)(nil),              // 28: strata.v1.EpochEndOffset
-	(*ReplicaFetchPartitionResult)(nil), // 29: strata.v1.ReplicaFetchPartitionResult
-	(*ReplicateResponse)(nil),           // 30: strata.v1.ReplicateResponse
-	(ErrorCode)(0),                      // 31: strata.v1.ErrorCode
-	(*LeaderHint)(nil),                  // 32: strata.v1.LeaderHint
+	(*InitProducerIdRequest)(nil),       // 1: strata.v1.InitProducerIdRequest
+	(*InitProducerIdResponse)(nil),      // 2: strata.v1.InitProducerIdResponse
+	(*MetadataRequest)(nil),             // 3: strata.v1.MetadataRequest
+	(*BrokerEndpoint)(nil),              // 4: strata.v1.BrokerEndpoint
+	(*PartitionMetadata)(nil),           // 5: strata.v1.PartitionMetadata
+	(*TopicMetadata)(nil),               // 6: strata.v1.TopicMetadata
+	(*MetadataResponse)(nil),            // 7: strata.v1.MetadataResponse
+	(*ProducePartition)(nil),            // 8: strata.v1.ProducePartition
+	(*ProduceTopic)(nil),                // 9: strata.v1.ProduceTopic
+	(*ProduceRequest)(nil),              // 10: strata.v1.ProduceRequest
+	(*ProducePartitionResult)(nil),      // 11: strata.v1.ProducePartitionResult
+	(*ProduceTopicResult)(nil),          // 12: strata.v1.ProduceTopicResult
+	(*ProduceResponse)(nil),             // 13: strata.v1.ProduceResponse
+	(*ProduceStreamRequest)(nil),        // 14: strata.v1.ProduceStreamRequest
+	(*ProduceStreamResponse)(nil),       // 15: strata.v1.ProduceStreamResponse
+	(*FetchPartition)(nil),              // 16: strata.v1.FetchPartition
+	(*FetchTopic)(nil),                  // 17: strata.v1.FetchTopic
+	(*FetchRequest)(nil),                // 18: strata.v1.FetchRequest
+	(*FetchPartitionResult)(nil),        // 19: strata.v1.FetchPartitionResult
+	(*FetchTopicResult)(nil),            // 20: strata.v1.FetchTopicResult
+	(*FetchResponse)(nil),               // 21: strata.v1.FetchResponse
+	(*ListOffsetsPartition)(nil),        // 22: strata.v1.ListOffsetsPartition
+	(*ListOffsetsTopic)(nil),            // 23: strata.v1.ListOffsetsTopic
+	(*ListOffsetsRequest)(nil),          // 24: strata.v1.ListOffsetsRequest
+	(*ListOffsetsPartitionResult)(nil),  // 25: strata.v1.ListOffsetsPartitionResult
+	(*ListOffsetsTopicResult)(nil),      // 26: strata.v1.ListOffsetsTopicResult
+	(*ListOffsetsResponse)(nil),         // 27: strata.v1.ListOffsetsResponse
+	(*ReplicaFetchPartition)(nil),       // 28: strata.v1.ReplicaFetchPartition
+	(*ReplicateRequest)(nil),            // 29: strata.v1.ReplicateRequest
+	(*EpochEndOffset)(nil),              // 30: strata.v1.EpochEndOffset
+	(*ReplicaFetchPartitionResult)(nil), // 31: strata.v1.ReplicaFetchPartitionResult
+	(*ReplicateResponse)(nil),           // 32: strata.v1.ReplicateResponse
+	(ErrorCode)(0),                      // 33: strata.v1.ErrorCode
+	(*LeaderHint)(nil),                  // 34: strata.v1.LeaderHint
 }
 var file_strata_v1_broker_proto_depIdxs = []int32{
-	31, // 0: strata.v1.PartitionMetadata.error_code:type_name -> strata.v1.ErrorCode
-	31, // 1: strata.v1.TopicMetadata.error_code:type_name -> strata.v1.ErrorCode
-	3,  // 2: strata.v1.TopicMetadata.partitions:type_name -> strata.v1.PartitionMetadata
-	2,  // 3: strata.v1.MetadataResponse.brokers:type_name -> strata.v1.BrokerEndpoint
-	4,  // 4: strata.v1.MetadataResponse.topics:type_name -> strata.v1.TopicMetadata
-	6,  // 5: strata.v1.ProduceTopic.partitions:type_name -> strata.v1.ProducePartition
-	7,  // 6: strata.v1.ProduceRequest.topics:type_name -> strata.v1.ProduceTopic
-	31, // 7: strata.v1.ProducePartitionResult.error_code:type_name -> strata.v1.ErrorCode
-	32, // 8: strata.v1.ProducePartitionResult.current_leader:type_name -> strata.v1.LeaderHint
-	9,  // 9: strata.v1.ProduceTopicResult.partitions:type_name -> strata.v1.ProducePartitionResult
-	10, // 10: strata.v1.ProduceResponse.topics:type_name -> strata.v1.ProduceTopicResult
-	8,  // 11: strata.v1.ProduceStreamRequest.request:type_name -> strata.v1.ProduceRequest
-	11, // 12: strata.v1.ProduceStreamResponse.response:type_name -> strata.v1.ProduceResponse
-	14, // 13: strata.v1.FetchTopic.partitions:type_name -> strata.v1.FetchPartition
-	0,  // 14: strata.v1.FetchRequest.isolation_level:type_name -> strata.v1.IsolationLevel
-	15, // 15: strata.v1.FetchRequest.topics:type_name -> strata.v1.FetchTopic
-	31, // 16: strata.v1.FetchPartitionResult.error_code:type_name -> strata.v1.ErrorCode
-	32, // 17: strata.v1.FetchPartitionResult.current_leader:type_name -> strata.v1.LeaderHint
-	17, // 18: strata.v1.FetchTopicResult.partitions:type_name -> strata.v1.FetchPartitionResult
-	18, // 19: strata.v1.FetchResponse.topics:type_name -> strata.v1.FetchTopicResult
-	20, // 20: strata.v1.ListOffsetsTopic.partitions:type_name -> strata.v1.ListOffsetsPartition
-	0,  // 21: strata.v1.ListOffsetsRequest.isolation_level:type_name -> strata.v1.IsolationLevel
-	21, // 22: strata.v1.ListOffsetsRequest.topics:type_name -> strata.v1.ListOffsetsTopic
-	31, // 23: strata.v1.ListOffsetsPartitionResult.error_code:type_name -> strata.v1.ErrorCode
-	32, // 24: strata.v1.ListOffsetsPartitionResult.current_leader:type_name -> strata.v1.LeaderHint
-	23, // 25: strata.v1.ListOffsetsTopicResult.partitions:type_name -> strata.v1.ListOffsetsPartitionResult
-	24, // 26: strata.v1.ListOffsetsResponse.topics:type_name -> strata.v1.ListOffsetsTopicResult
-	26, // 27: strata.v1.ReplicateRequest.partitions:type_name -> strata.v1.ReplicaFetchPartition
-	31, // 28: strata.v1.ReplicaFetchPartitionResult.error_code:type_name -> strata.v1.ErrorCode
-	28, // 29: strata.v1.ReplicaFetchPartitionResult.diverging_epoch:type_name -> strata.v1.EpochEndOffset
-	29, // 30: strata.v1.ReplicateResponse.partitions:type_name -> strata.v1.ReplicaFetchPartitionResult
-	1,  // 31: strata.v1.BrokerService.Metadata:input_type -> strata.v1.MetadataRequest
-	8,  // 32: strata.v1.BrokerService.Produce:input_type -> strata.v1.ProduceRequest
-	12, // 33: strata.v1.BrokerService.ProduceStream:input_type -> strata.v1.ProduceStreamRequest
-	16, // 34: strata.v1.BrokerService.Fetch:input_type -> strata.v1.FetchRequest
-	22, // 35: strata.v1.BrokerService.ListOffsets:input_type -> strata.v1.ListOffsetsRequest
-	27, // 36: strata.v1.BrokerService.Replicate:input_type -> strata.v1.ReplicateRequest
-	5,  // 37: strata.v1.BrokerService.Metadata:output_type -> strata.v1.MetadataResponse
-	11, // 38: strata.v1.BrokerService.Produce:output_type -> strata.v1.ProduceResponse
-	13, // 39: strata.v1.BrokerService.ProduceStream:output_type -> strata.v1.ProduceStreamResponse
-	19, // 40: strata.v1.BrokerService.Fetch:output_type -> strata.v1.FetchResponse
-	25, // 41: strata.v1.BrokerService.ListOffsets:output_type -> strata.v1.ListOffsetsResponse
-	30, // 42: strata.v1.BrokerService.Replicate:output_type -> strata.v1.ReplicateResponse
-	37, // [37:43] is the sub-list for method output_type
-	31, // [31:37] is the sub-list for method input_type
-	31, // [31:31] is the sub-list for extension type_name
-	31, // [31:31] is the sub-list for extension extendee
-	0,  // [0:31] is the sub-list for field type_name
+	33, // 0: strata.v1.InitProducerIdResponse.error_code:type_name -> strata.v1.ErrorCode
+	33, // 1: strata.v1.PartitionMetadata.error_code:type_name -> strata.v1.ErrorCode
+	33, // 2: strata.v1.TopicMetadata.error_code:type_name -> strata.v1.ErrorCode
+	5,  // 3: strata.v1.TopicMetadata.partitions:type_name -> strata.v1.PartitionMetadata
+	4,  // 4: strata.v1.MetadataResponse.brokers:type_name -> strata.v1.BrokerEndpoint
+	6,  // 5: strata.v1.MetadataResponse.topics:type_name -> strata.v1.TopicMetadata
+	8,  // 6: strata.v1.ProduceTopic.partitions:type_name -> strata.v1.ProducePartition
+	9,  // 7: strata.v1.ProduceRequest.topics:type_name -> strata.v1.ProduceTopic
+	33, // 8: strata.v1.ProducePartitionResult.error_code:type_name -> strata.v1.ErrorCode
+	34, // 9: strata.v1.ProducePartitionResult.current_leader:type_name -> strata.v1.LeaderHint
+	11, // 10: strata.v1.ProduceTopicResult.partitions:type_name -> strata.v1.ProducePartitionResult
+	12, // 11: strata.v1.ProduceResponse.topics:type_name -> strata.v1.ProduceTopicResult
+	10, // 12: strata.v1.ProduceStreamRequest.request:type_name -> strata.v1.ProduceRequest
+	13, // 13: strata.v1.ProduceStreamResponse.response:type_name -> strata.v1.ProduceResponse
+	16, // 14: strata.v1.FetchTopic.partitions:type_name -> strata.v1.FetchPartition
+	0,  // 15: strata.v1.FetchRequest.isolation_level:type_name -> strata.v1.IsolationLevel
+	17, // 16: strata.v1.FetchRequest.topics:type_name -> strata.v1.FetchTopic
+	33, // 17: strata.v1.FetchPartitionResult.error_code:type_name -> strata.v1.ErrorCode
+	34, // 18: strata.v1.FetchPartitionResult.current_leader:type_name -> strata.v1.LeaderHint
+	19, // 19: strata.v1.FetchTopicResult.partitions:type_name -> strata.v1.FetchPartitionResult
+	20, // 20: strata.v1.FetchResponse.topics:type_name -> strata.v1.FetchTopicResult
+	22, // 21: strata.v1.ListOffsetsTopic.partitions:type_name -> strata.v1.ListOffsetsPartition
+	0,  // 22: strata.v1.ListOffsetsRequest.isolation_level:type_name -> strata.v1.IsolationLevel
+	23, // 23: strata.v1.ListOffsetsRequest.topics:type_name -> strata.v1.ListOffsetsTopic
+	33, // 24: strata.v1.ListOffsetsPartitionResult.error_code:type_name -> strata.v1.ErrorCode
+	34, // 25: strata.v1.ListOffsetsPartitionResult.current_leader:type_name -> strata.v1.LeaderHint
+	25, // 26: strata.v1.ListOffsetsTopicResult.partitions:type_name -> strata.v1.ListOffsetsPartitionResult
+	26, // 27: strata.v1.ListOffsetsResponse.topics:type_name -> strata.v1.ListOffsetsTopicResult
+	28, // 28: strata.v1.ReplicateRequest.partitions:type_name -> strata.v1.ReplicaFetchPartition
+	33, // 29: strata.v1.ReplicaFetchPartitionResult.error_code:type_name -> strata.v1.ErrorCode
+	30, // 30: strata.v1.ReplicaFetchPartitionResult.diverging_epoch:type_name -> strata.v1.EpochEndOffset
+	31, // 31: strata.v1.ReplicateResponse.partitions:type_name -> strata.v1.ReplicaFetchPartitionResult
+	3,  // 32: strata.v1.BrokerService.Metadata:input_type -> strata.v1.MetadataRequest
+	10, // 33: strata.v1.BrokerService.Produce:input_type -> strata.v1.ProduceRequest
+	14, // 34: strata.v1.BrokerService.ProduceStream:input_type -> strata.v1.ProduceStreamRequest
+	18, // 35: strata.v1.BrokerService.Fetch:input_type -> strata.v1.FetchRequest
+	24, // 36: strata.v1.BrokerService.ListOffsets:input_type -> strata.v1.ListOffsetsRequest
+	29, // 37: strata.v1.BrokerService.Replicate:input_type -> strata.v1.ReplicateRequest
+	1,  // 38: strata.v1.BrokerService.InitProducerId:input_type -> strata.v1.InitProducerIdRequest
+	7,  // 39: strata.v1.BrokerService.Metadata:output_type -> strata.v1.MetadataResponse
+	13, // 40: strata.v1.BrokerService.Produce:output_type -> strata.v1.ProduceResponse
+	15, // 41: strata.v1.BrokerService.ProduceStream:output_type -> strata.v1.ProduceStreamResponse
+	21, // 42: strata.v1.BrokerService.Fetch:output_type -> strata.v1.FetchResponse
+	27, // 43: strata.v1.BrokerService.ListOffsets:output_type -> strata.v1.ListOffsetsResponse
+	32, // 44: strata.v1.BrokerService.Replicate:output_type -> strata.v1.ReplicateResponse
+	2,  // 45: strata.v1.BrokerService.InitProducerId:output_type -> strata.v1.InitProducerIdResponse
+	39, // [39:46] is the sub-list for method output_type
+	32, // [32:39] is the sub-list for method input_type
+	32, // [32:32] is the sub-list for extension type_name
+	32, // [32:32] is the sub-list for extension extendee
+	0,  // [0:32] is the sub-list for field type_name
 }
 
 func init() { file_strata_v1_broker_proto_init() }
@@ -2367,7 +2506,7 @@ func file_strata_v1_broker_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_strata_v1_broker_proto_rawDesc), len(file_strata_v1_broker_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   30,
+			NumMessages:   32,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

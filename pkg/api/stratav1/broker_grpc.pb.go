@@ -19,12 +19,13 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	BrokerService_Metadata_FullMethodName      = "/strata.v1.BrokerService/Metadata"
-	BrokerService_Produce_FullMethodName       = "/strata.v1.BrokerService/Produce"
-	BrokerService_ProduceStream_FullMethodName = "/strata.v1.BrokerService/ProduceStream"
-	BrokerService_Fetch_FullMethodName         = "/strata.v1.BrokerService/Fetch"
-	BrokerService_ListOffsets_FullMethodName   = "/strata.v1.BrokerService/ListOffsets"
-	BrokerService_Replicate_FullMethodName     = "/strata.v1.BrokerService/Replicate"
+	BrokerService_Metadata_FullMethodName       = "/strata.v1.BrokerService/Metadata"
+	BrokerService_Produce_FullMethodName        = "/strata.v1.BrokerService/Produce"
+	BrokerService_ProduceStream_FullMethodName  = "/strata.v1.BrokerService/ProduceStream"
+	BrokerService_Fetch_FullMethodName          = "/strata.v1.BrokerService/Fetch"
+	BrokerService_ListOffsets_FullMethodName    = "/strata.v1.BrokerService/ListOffsets"
+	BrokerService_Replicate_FullMethodName      = "/strata.v1.BrokerService/Replicate"
+	BrokerService_InitProducerId_FullMethodName = "/strata.v1.BrokerService/InitProducerId"
 )
 
 // BrokerServiceClient is the client API for BrokerService service.
@@ -56,6 +57,10 @@ type BrokerServiceClient interface {
 	// follower broker to each leader broker, carrying every partition the
 	// follower follows there. Each request gets one response, in order.
 	Replicate(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[ReplicateRequest, ReplicateResponse], error)
+	// InitProducerId gives an idempotent producer its producer id and epoch:
+	// a new id, or, when the request names the id it had, the same id with
+	// the next epoch. Batches carrying them are deduplicated per partition.
+	InitProducerId(ctx context.Context, in *InitProducerIdRequest, opts ...grpc.CallOption) (*InitProducerIdResponse, error)
 }
 
 type brokerServiceClient struct {
@@ -141,6 +146,16 @@ func (c *brokerServiceClient) Replicate(ctx context.Context, opts ...grpc.CallOp
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type BrokerService_ReplicateClient = grpc.BidiStreamingClient[ReplicateRequest, ReplicateResponse]
 
+func (c *brokerServiceClient) InitProducerId(ctx context.Context, in *InitProducerIdRequest, opts ...grpc.CallOption) (*InitProducerIdResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(InitProducerIdResponse)
+	err := c.cc.Invoke(ctx, BrokerService_InitProducerId_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // BrokerServiceServer is the server API for BrokerService service.
 // All implementations must embed UnimplementedBrokerServiceServer
 // for forward compatibility.
@@ -170,6 +185,10 @@ type BrokerServiceServer interface {
 	// follower broker to each leader broker, carrying every partition the
 	// follower follows there. Each request gets one response, in order.
 	Replicate(grpc.BidiStreamingServer[ReplicateRequest, ReplicateResponse]) error
+	// InitProducerId gives an idempotent producer its producer id and epoch:
+	// a new id, or, when the request names the id it had, the same id with
+	// the next epoch. Batches carrying them are deduplicated per partition.
+	InitProducerId(context.Context, *InitProducerIdRequest) (*InitProducerIdResponse, error)
 	mustEmbedUnimplementedBrokerServiceServer()
 }
 
@@ -197,6 +216,9 @@ func (UnimplementedBrokerServiceServer) ListOffsets(context.Context, *ListOffset
 }
 func (UnimplementedBrokerServiceServer) Replicate(grpc.BidiStreamingServer[ReplicateRequest, ReplicateResponse]) error {
 	return status.Error(codes.Unimplemented, "method Replicate not implemented")
+}
+func (UnimplementedBrokerServiceServer) InitProducerId(context.Context, *InitProducerIdRequest) (*InitProducerIdResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method InitProducerId not implemented")
 }
 func (UnimplementedBrokerServiceServer) mustEmbedUnimplementedBrokerServiceServer() {}
 func (UnimplementedBrokerServiceServer) testEmbeddedByValue()                       {}
@@ -298,6 +320,24 @@ func _BrokerService_Replicate_Handler(srv interface{}, stream grpc.ServerStream)
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type BrokerService_ReplicateServer = grpc.BidiStreamingServer[ReplicateRequest, ReplicateResponse]
 
+func _BrokerService_InitProducerId_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(InitProducerIdRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(BrokerServiceServer).InitProducerId(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: BrokerService_InitProducerId_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(BrokerServiceServer).InitProducerId(ctx, req.(*InitProducerIdRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // BrokerService_ServiceDesc is the grpc.ServiceDesc for BrokerService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -316,6 +356,10 @@ var BrokerService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListOffsets",
 			Handler:    _BrokerService_ListOffsets_Handler,
+		},
+		{
+			MethodName: "InitProducerId",
+			Handler:    _BrokerService_InitProducerId_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{
