@@ -4,7 +4,11 @@
 package testutil
 
 import (
+	"math/rand/v2"
 	"net"
+	"os"
+	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -51,15 +55,43 @@ func Listen(t testing.TB) net.Listener {
 }
 
 // FreeAddr returns a 127.0.0.1 address whose port was free a moment ago,
-// for components that must bind the address themselves.
+// for components that must bind the address themselves. No two calls in a
+// process return the same port, and the ports come from below Linux's
+// ephemeral range (32768 and up), so neither the kernel's port-0 choices
+// nor the outgoing connections of a busy test take them in the meantime.
 func FreeAddr(t testing.TB) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("listen on loopback: %v", err)
+	freePorts.Lock()
+	defer freePorts.Unlock()
+	for range 1000 {
+		port := freePortLow + freePorts.rnd.IntN(freePortHigh-freePortLow)
+		if freePorts.given[port] {
+			continue
+		}
+		addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+		l, err := net.Listen("tcp", addr)
+		if err != nil {
+			continue // in use by someone else
+		}
+		_ = l.Close()
+		freePorts.given[port] = true
+		return addr
 	}
-	defer l.Close()
-	return l.Addr().String()
+	t.Fatalf("no free loopback port in [%d, %d) after 1000 tries", freePortLow, freePortHigh)
+	return ""
+}
+
+const freePortLow, freePortHigh = 20000, 32000
+
+var freePorts = struct {
+	sync.Mutex
+	given map[int]bool
+	rnd   *rand.Rand
+}{
+	given: make(map[int]bool),
+	// Seeded per process: test binaries running side by side pick
+	// different sequences.
+	rnd: rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), uint64(os.Getpid()))),
 }
 
 // VerifyNoLeaks is for TestMain: it runs the tests and fails when any

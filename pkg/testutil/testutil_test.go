@@ -2,6 +2,7 @@ package testutil
 
 import (
 	"errors"
+	"net"
 	"testing"
 	"time"
 )
@@ -30,5 +31,21 @@ func TestListen(t *testing.T) {
 	l := Listen(t)
 	if host := l.Addr().String(); host[:10] != "127.0.0.1:" {
 		t.Fatalf("listening on %s", host)
+	}
+}
+
+func TestFreeAddrNeverRepeatsAndIsBindable(t *testing.T) {
+	seen := make(map[string]bool)
+	for range 200 {
+		addr := FreeAddr(t)
+		if seen[addr] {
+			t.Fatalf("FreeAddr returned %s twice", addr)
+		}
+		seen[addr] = true
+		l, err := net.Listen("tcp", addr)
+		if err != nil {
+			t.Fatalf("FreeAddr's %s cannot be bound: %v", addr, err)
+		}
+		_ = l.Close()
 	}
 }
