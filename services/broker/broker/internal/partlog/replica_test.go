@@ -174,6 +174,28 @@ func TestTruncateTo(t *testing.T) {
 		_, _, l := setup(t)
 		wantErr(t, l.TruncateTo(-1), ErrOffsetOutOfRange)
 	})
+	t.Run("an epoch assigned at the end and never written goes", func(t *testing.T) {
+		s, dir, l := setup(t)
+		if err := l.AssignEpoch(6); err != nil { // a leader deposed before its first append
+			t.Fatal(err)
+		}
+		if err := l.TruncateTo(l.LogEndOffset()); err != nil {
+			t.Fatal(err)
+		}
+		want := state{5, 25, 18, 0, "[{1 5} {2 10} {4 20}]"}
+		want.size = l.Size()
+		if got := stateOf(l); got != want {
+			t.Fatalf("after TruncateTo(LEO): %+v, want %+v", got, want)
+		}
+		topic := l.Topic()
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+		l = partition(t, reopen(t, dir, Options{MemTableSize: 1 << 20}), topic, 0)
+		if got := fmt.Sprint(l.EpochHistory()); got != "[{1 5} {2 10} {4 20}]" {
+			t.Fatalf("epoch history after reopening: %s", got)
+		}
+	})
 }
 
 func TestTruncateFullyAndStartAt(t *testing.T) {

@@ -10,7 +10,8 @@ import (
 // that whole batch goes too, so the log end offset becomes that batch's base
 // offset. The leader-epoch history loses the entries starting at or after the
 // new log end offset, and the high watermark is lowered to it if it was above
-// (and checkpointed). An offset at or beyond the log end offset is a no-op;
+// (and checkpointed). An offset at or beyond the log end offset deletes no
+// batch, only the epochs that start at the log end (assigned, never written);
 // one at or below the log start offset empties the log as
 // TruncateFullyAndStartAt(offset) does, as Kafka does.
 //
@@ -26,7 +27,11 @@ func (l *Log) TruncateTo(offset int64) error {
 	case offset < 0:
 		return l.outOfRange(offset)
 	case offset >= l.leo:
-		return nil
+		// Nothing to delete, but an epoch assigned at the log end and never
+		// written in (a leader deposed before its first append) must go:
+		// a follower that kept it would send it as its last fetched epoch
+		// and diverge again after every truncation. Kafka does the same.
+		return l.dropEndEpochs(op)
 	case offset <= l.logStart:
 		return l.truncateFully(op, offset)
 	}
@@ -46,6 +51,21 @@ func (l *Log) TruncateTo(offset int64) error {
 		return err
 	}
 	return l.checkpoint(op)
+}
+
+// dropEndEpochs removes the epoch entries that start at the log end offset.
+func (l *Log) dropEndEpochs(op string) error {
+	kept, removed := l.epochs.truncateFromEnd(l.leo)
+	if len(removed) == 0 {
+		return nil
+	}
+	if err := l.deleteEpochs(op, removed); err != nil {
+		return err
+	}
+	l.mu.Lock()
+	l.epochs = kept
+	l.mu.Unlock()
+	return nil
 }
 
 // TruncateFullyAndStartAt empties the log and restarts it at offset: the log
