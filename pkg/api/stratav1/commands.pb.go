@@ -42,6 +42,7 @@ type MetadataCommand struct {
 	//	*MetadataCommand_AlterPartition
 	//	*MetadataCommand_ElectLeaders
 	//	*MetadataCommand_NoOp
+	//	*MetadataCommand_AllocateProducerIds
 	Command       isMetadataCommand_Command `protobuf_oneof:"command"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -201,6 +202,15 @@ func (x *MetadataCommand) GetNoOp() *NoOpCommand {
 	return nil
 }
 
+func (x *MetadataCommand) GetAllocateProducerIds() *AllocateProducerIdsCommand {
+	if x != nil {
+		if x, ok := x.Command.(*MetadataCommand_AllocateProducerIds); ok {
+			return x.AllocateProducerIds
+		}
+	}
+	return nil
+}
+
 type isMetadataCommand_Command interface {
 	isMetadataCommand_Command()
 }
@@ -257,6 +267,10 @@ type MetadataCommand_NoOp struct {
 	NoOp *NoOpCommand `protobuf:"bytes,13,opt,name=no_op,json=noOp,proto3,oneof"`
 }
 
+type MetadataCommand_AllocateProducerIds struct {
+	AllocateProducerIds *AllocateProducerIdsCommand `protobuf:"bytes,14,opt,name=allocate_producer_ids,json=allocateProducerIds,proto3,oneof"`
+}
+
 func (*MetadataCommand_RegisterController) isMetadataCommand_Command() {}
 
 func (*MetadataCommand_CreateTopics) isMetadataCommand_Command() {}
@@ -282,6 +296,8 @@ func (*MetadataCommand_AlterPartition) isMetadataCommand_Command() {}
 func (*MetadataCommand_ElectLeaders) isMetadataCommand_Command() {}
 
 func (*MetadataCommand_NoOp) isMetadataCommand_Command() {}
+
+func (*MetadataCommand_AllocateProducerIds) isMetadataCommand_Command() {}
 
 // RegisterControllerCommand writes a ControllerRegistrationRecord.
 type RegisterControllerCommand struct {
@@ -994,6 +1010,60 @@ func (*NoOpCommand) Descriptor() ([]byte, []int) {
 	return file_strata_v1_commands_proto_rawDescGZIP(), []int{13}
 }
 
+// AllocateProducerIdsCommand gives a registered broker the next block of
+// producer ids (a ProducerIdsRecord).
+type AllocateProducerIdsCommand struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	BrokerId      int32                  `protobuf:"varint,1,opt,name=broker_id,json=brokerId,proto3" json:"broker_id,omitempty"`
+	BrokerEpoch   int64                  `protobuf:"varint,2,opt,name=broker_epoch,json=brokerEpoch,proto3" json:"broker_epoch,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AllocateProducerIdsCommand) Reset() {
+	*x = AllocateProducerIdsCommand{}
+	mi := &file_strata_v1_commands_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AllocateProducerIdsCommand) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AllocateProducerIdsCommand) ProtoMessage() {}
+
+func (x *AllocateProducerIdsCommand) ProtoReflect() protoreflect.Message {
+	mi := &file_strata_v1_commands_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AllocateProducerIdsCommand.ProtoReflect.Descriptor instead.
+func (*AllocateProducerIdsCommand) Descriptor() ([]byte, []int) {
+	return file_strata_v1_commands_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *AllocateProducerIdsCommand) GetBrokerId() int32 {
+	if x != nil {
+		return x.BrokerId
+	}
+	return 0
+}
+
+func (x *AllocateProducerIdsCommand) GetBrokerEpoch() int64 {
+	if x != nil {
+		return x.BrokerEpoch
+	}
+	return 0
+}
+
 // CommandResult is what the state machine answers a command with.
 type CommandResult struct {
 	state        protoimpl.MessageState `protogen:"open.v1"`
@@ -1010,6 +1080,7 @@ type CommandResult struct {
 	//	*CommandResult_BrokerEpoch
 	//	*CommandResult_AlterPartition
 	//	*CommandResult_ElectLeaders
+	//	*CommandResult_AllocateProducerIds
 	Result        isCommandResult_Result `protobuf_oneof:"result"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1017,7 +1088,7 @@ type CommandResult struct {
 
 func (x *CommandResult) Reset() {
 	*x = CommandResult{}
-	mi := &file_strata_v1_commands_proto_msgTypes[14]
+	mi := &file_strata_v1_commands_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1029,7 +1100,7 @@ func (x *CommandResult) String() string {
 func (*CommandResult) ProtoMessage() {}
 
 func (x *CommandResult) ProtoReflect() protoreflect.Message {
-	mi := &file_strata_v1_commands_proto_msgTypes[14]
+	mi := &file_strata_v1_commands_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1042,7 +1113,7 @@ func (x *CommandResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CommandResult.ProtoReflect.Descriptor instead.
 func (*CommandResult) Descriptor() ([]byte, []int) {
-	return file_strata_v1_commands_proto_rawDescGZIP(), []int{14}
+	return file_strata_v1_commands_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *CommandResult) GetErrorCode() ErrorCode {
@@ -1136,6 +1207,15 @@ func (x *CommandResult) GetElectLeaders() *ElectLeadersResponse {
 	return nil
 }
 
+func (x *CommandResult) GetAllocateProducerIds() *AllocateProducerIdsResponse {
+	if x != nil {
+		if x, ok := x.Result.(*CommandResult_AllocateProducerIds); ok {
+			return x.AllocateProducerIds
+		}
+	}
+	return nil
+}
+
 type isCommandResult_Result interface {
 	isCommandResult_Result()
 }
@@ -1168,6 +1248,10 @@ type CommandResult_ElectLeaders struct {
 	ElectLeaders *ElectLeadersResponse `protobuf:"bytes,16,opt,name=elect_leaders,json=electLeaders,proto3,oneof"`
 }
 
+type CommandResult_AllocateProducerIds struct {
+	AllocateProducerIds *AllocateProducerIdsResponse `protobuf:"bytes,17,opt,name=allocate_producer_ids,json=allocateProducerIds,proto3,oneof"`
+}
+
 func (*CommandResult_CreateTopics) isCommandResult_Result() {}
 
 func (*CommandResult_DeleteTopics) isCommandResult_Result() {}
@@ -1182,11 +1266,13 @@ func (*CommandResult_AlterPartition) isCommandResult_Result() {}
 
 func (*CommandResult_ElectLeaders) isCommandResult_Result() {}
 
+func (*CommandResult_AllocateProducerIds) isCommandResult_Result() {}
+
 var File_strata_v1_commands_proto protoreflect.FileDescriptor
 
 const file_strata_v1_commands_proto_rawDesc = "" +
 	"\n" +
-	"\x18strata/v1/commands.proto\x12\tstrata.v1\x1a\x15strata/v1/admin.proto\x1a\x1astrata/v1/controller.proto\x1a\x16strata/v1/errors.proto\x1a\x18strata/v1/metadata.proto\"\xe7\a\n" +
+	"\x18strata/v1/commands.proto\x12\tstrata.v1\x1a\x15strata/v1/admin.proto\x1a\x1astrata/v1/controller.proto\x1a\x16strata/v1/errors.proto\x1a\x18strata/v1/metadata.proto\"\xc4\b\n" +
 	"\x0fMetadataCommand\x12W\n" +
 	"\x13register_controller\x18\x01 \x01(\v2$.strata.v1.RegisterControllerCommandH\x00R\x12registerController\x12E\n" +
 	"\rcreate_topics\x18\x02 \x01(\v2\x1e.strata.v1.CreateTopicsCommandH\x00R\fcreateTopics\x12E\n" +
@@ -1201,7 +1287,8 @@ const file_strata_v1_commands_proto_rawDesc = "" +
 	" \x01(\v2\".strata.v1.UnregisterBrokerCommandH\x00R\x10unregisterBroker\x12K\n" +
 	"\x0falter_partition\x18\v \x01(\v2 .strata.v1.AlterPartitionCommandH\x00R\x0ealterPartition\x12E\n" +
 	"\relect_leaders\x18\f \x01(\v2\x1e.strata.v1.ElectLeadersCommandH\x00R\felectLeaders\x12-\n" +
-	"\x05no_op\x18\r \x01(\v2\x16.strata.v1.NoOpCommandH\x00R\x04noOpB\t\n" +
+	"\x05no_op\x18\r \x01(\v2\x16.strata.v1.NoOpCommandH\x00R\x04noOp\x12[\n" +
+	"\x15allocate_producer_ids\x18\x0e \x01(\v2%.strata.v1.AllocateProducerIdsCommandH\x00R\x13allocateProducerIdsB\t\n" +
 	"\acommand\"d\n" +
 	"\x19RegisterControllerCommand\x12G\n" +
 	"\n" +
@@ -1247,7 +1334,10 @@ const file_strata_v1_commands_proto_rawDesc = "" +
 	"\n" +
 	"partitions\x18\x02 \x03(\v2\x1a.strata.v1.TopicPartitionsR\n" +
 	"partitions\"\r\n" +
-	"\vNoOpCommand\"\xfd\x04\n" +
+	"\vNoOpCommand\"\\\n" +
+	"\x1aAllocateProducerIdsCommand\x12\x1b\n" +
+	"\tbroker_id\x18\x01 \x01(\x05R\bbrokerId\x12!\n" +
+	"\fbroker_epoch\x18\x02 \x01(\x03R\vbrokerEpoch\"\xdb\x05\n" +
 	"\rCommandResult\x123\n" +
 	"\n" +
 	"error_code\x18\x01 \x01(\x0e2\x14.strata.v1.ErrorCodeR\terrorCode\x12#\n" +
@@ -1260,7 +1350,8 @@ const file_strata_v1_commands_proto_rawDesc = "" +
 	"\ralter_configs\x18\r \x01(\v2*.strata.v1.IncrementalAlterConfigsResponseH\x00R\falterConfigs\x12#\n" +
 	"\fbroker_epoch\x18\x0e \x01(\x03H\x00R\vbrokerEpoch\x12L\n" +
 	"\x0falter_partition\x18\x0f \x01(\v2!.strata.v1.AlterPartitionResponseH\x00R\x0ealterPartition\x12F\n" +
-	"\relect_leaders\x18\x10 \x01(\v2\x1f.strata.v1.ElectLeadersResponseH\x00R\felectLeadersB\b\n" +
+	"\relect_leaders\x18\x10 \x01(\v2\x1f.strata.v1.ElectLeadersResponseH\x00R\felectLeaders\x12\\\n" +
+	"\x15allocate_producer_ids\x18\x11 \x01(\v2&.strata.v1.AllocateProducerIdsResponseH\x00R\x13allocateProducerIdsB\b\n" +
 	"\x06resultB/Z-github.com/strata-log/strata/pkg/api/stratav1b\x06proto3"
 
 var (
@@ -1275,7 +1366,7 @@ func file_strata_v1_commands_proto_rawDescGZIP() []byte {
 	return file_strata_v1_commands_proto_rawDescData
 }
 
-var file_strata_v1_commands_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
+var file_strata_v1_commands_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
 var file_strata_v1_commands_proto_goTypes = []any{
 	(*MetadataCommand)(nil),                 // 0: strata.v1.MetadataCommand
 	(*RegisterControllerCommand)(nil),       // 1: strata.v1.RegisterControllerCommand
@@ -1291,21 +1382,23 @@ var file_strata_v1_commands_proto_goTypes = []any{
 	(*AlterPartitionCommand)(nil),           // 11: strata.v1.AlterPartitionCommand
 	(*ElectLeadersCommand)(nil),             // 12: strata.v1.ElectLeadersCommand
 	(*NoOpCommand)(nil),                     // 13: strata.v1.NoOpCommand
-	(*CommandResult)(nil),                   // 14: strata.v1.CommandResult
-	(*ControllerRegistrationRecord)(nil),    // 15: strata.v1.ControllerRegistrationRecord
-	(*CreatableTopic)(nil),                  // 16: strata.v1.CreatableTopic
-	(*CreatePartitionsTopic)(nil),           // 17: strata.v1.CreatePartitionsTopic
-	(*AlterConfigsResource)(nil),            // 18: strata.v1.AlterConfigsResource
-	(*AlterPartitionRequest)(nil),           // 19: strata.v1.AlterPartitionRequest
-	(ElectionType)(0),                       // 20: strata.v1.ElectionType
-	(*TopicPartitions)(nil),                 // 21: strata.v1.TopicPartitions
-	(ErrorCode)(0),                          // 22: strata.v1.ErrorCode
-	(*CreateTopicsResponse)(nil),            // 23: strata.v1.CreateTopicsResponse
-	(*DeleteTopicsResponse)(nil),            // 24: strata.v1.DeleteTopicsResponse
-	(*CreatePartitionsResponse)(nil),        // 25: strata.v1.CreatePartitionsResponse
-	(*IncrementalAlterConfigsResponse)(nil), // 26: strata.v1.IncrementalAlterConfigsResponse
-	(*AlterPartitionResponse)(nil),          // 27: strata.v1.AlterPartitionResponse
-	(*ElectLeadersResponse)(nil),            // 28: strata.v1.ElectLeadersResponse
+	(*AllocateProducerIdsCommand)(nil),      // 14: strata.v1.AllocateProducerIdsCommand
+	(*CommandResult)(nil),                   // 15: strata.v1.CommandResult
+	(*ControllerRegistrationRecord)(nil),    // 16: strata.v1.ControllerRegistrationRecord
+	(*CreatableTopic)(nil),                  // 17: strata.v1.CreatableTopic
+	(*CreatePartitionsTopic)(nil),           // 18: strata.v1.CreatePartitionsTopic
+	(*AlterConfigsResource)(nil),            // 19: strata.v1.AlterConfigsResource
+	(*AlterPartitionRequest)(nil),           // 20: strata.v1.AlterPartitionRequest
+	(ElectionType)(0),                       // 21: strata.v1.ElectionType
+	(*TopicPartitions)(nil),                 // 22: strata.v1.TopicPartitions
+	(ErrorCode)(0),                          // 23: strata.v1.ErrorCode
+	(*CreateTopicsResponse)(nil),            // 24: strata.v1.CreateTopicsResponse
+	(*DeleteTopicsResponse)(nil),            // 25: strata.v1.DeleteTopicsResponse
+	(*CreatePartitionsResponse)(nil),        // 26: strata.v1.CreatePartitionsResponse
+	(*IncrementalAlterConfigsResponse)(nil), // 27: strata.v1.IncrementalAlterConfigsResponse
+	(*AlterPartitionResponse)(nil),          // 28: strata.v1.AlterPartitionResponse
+	(*ElectLeadersResponse)(nil),            // 29: strata.v1.ElectLeadersResponse
+	(*AllocateProducerIdsResponse)(nil),     // 30: strata.v1.AllocateProducerIdsResponse
 }
 var file_strata_v1_commands_proto_depIdxs = []int32{
 	1,  // 0: strata.v1.MetadataCommand.register_controller:type_name -> strata.v1.RegisterControllerCommand
@@ -1321,25 +1414,27 @@ var file_strata_v1_commands_proto_depIdxs = []int32{
 	11, // 10: strata.v1.MetadataCommand.alter_partition:type_name -> strata.v1.AlterPartitionCommand
 	12, // 11: strata.v1.MetadataCommand.elect_leaders:type_name -> strata.v1.ElectLeadersCommand
 	13, // 12: strata.v1.MetadataCommand.no_op:type_name -> strata.v1.NoOpCommand
-	15, // 13: strata.v1.RegisterControllerCommand.controller:type_name -> strata.v1.ControllerRegistrationRecord
-	16, // 14: strata.v1.CreateTopicsCommand.topics:type_name -> strata.v1.CreatableTopic
-	17, // 15: strata.v1.CreatePartitionsCommand.topics:type_name -> strata.v1.CreatePartitionsTopic
-	18, // 16: strata.v1.AlterConfigsCommand.resources:type_name -> strata.v1.AlterConfigsResource
-	19, // 17: strata.v1.AlterPartitionCommand.request:type_name -> strata.v1.AlterPartitionRequest
-	20, // 18: strata.v1.ElectLeadersCommand.election_type:type_name -> strata.v1.ElectionType
-	21, // 19: strata.v1.ElectLeadersCommand.partitions:type_name -> strata.v1.TopicPartitions
-	22, // 20: strata.v1.CommandResult.error_code:type_name -> strata.v1.ErrorCode
-	23, // 21: strata.v1.CommandResult.create_topics:type_name -> strata.v1.CreateTopicsResponse
-	24, // 22: strata.v1.CommandResult.delete_topics:type_name -> strata.v1.DeleteTopicsResponse
-	25, // 23: strata.v1.CommandResult.create_partitions:type_name -> strata.v1.CreatePartitionsResponse
-	26, // 24: strata.v1.CommandResult.alter_configs:type_name -> strata.v1.IncrementalAlterConfigsResponse
-	27, // 25: strata.v1.CommandResult.alter_partition:type_name -> strata.v1.AlterPartitionResponse
-	28, // 26: strata.v1.CommandResult.elect_leaders:type_name -> strata.v1.ElectLeadersResponse
-	27, // [27:27] is the sub-list for method output_type
-	27, // [27:27] is the sub-list for method input_type
-	27, // [27:27] is the sub-list for extension type_name
-	27, // [27:27] is the sub-list for extension extendee
-	0,  // [0:27] is the sub-list for field type_name
+	14, // 13: strata.v1.MetadataCommand.allocate_producer_ids:type_name -> strata.v1.AllocateProducerIdsCommand
+	16, // 14: strata.v1.RegisterControllerCommand.controller:type_name -> strata.v1.ControllerRegistrationRecord
+	17, // 15: strata.v1.CreateTopicsCommand.topics:type_name -> strata.v1.CreatableTopic
+	18, // 16: strata.v1.CreatePartitionsCommand.topics:type_name -> strata.v1.CreatePartitionsTopic
+	19, // 17: strata.v1.AlterConfigsCommand.resources:type_name -> strata.v1.AlterConfigsResource
+	20, // 18: strata.v1.AlterPartitionCommand.request:type_name -> strata.v1.AlterPartitionRequest
+	21, // 19: strata.v1.ElectLeadersCommand.election_type:type_name -> strata.v1.ElectionType
+	22, // 20: strata.v1.ElectLeadersCommand.partitions:type_name -> strata.v1.TopicPartitions
+	23, // 21: strata.v1.CommandResult.error_code:type_name -> strata.v1.ErrorCode
+	24, // 22: strata.v1.CommandResult.create_topics:type_name -> strata.v1.CreateTopicsResponse
+	25, // 23: strata.v1.CommandResult.delete_topics:type_name -> strata.v1.DeleteTopicsResponse
+	26, // 24: strata.v1.CommandResult.create_partitions:type_name -> strata.v1.CreatePartitionsResponse
+	27, // 25: strata.v1.CommandResult.alter_configs:type_name -> strata.v1.IncrementalAlterConfigsResponse
+	28, // 26: strata.v1.CommandResult.alter_partition:type_name -> strata.v1.AlterPartitionResponse
+	29, // 27: strata.v1.CommandResult.elect_leaders:type_name -> strata.v1.ElectLeadersResponse
+	30, // 28: strata.v1.CommandResult.allocate_producer_ids:type_name -> strata.v1.AllocateProducerIdsResponse
+	29, // [29:29] is the sub-list for method output_type
+	29, // [29:29] is the sub-list for method input_type
+	29, // [29:29] is the sub-list for extension type_name
+	29, // [29:29] is the sub-list for extension extendee
+	0,  // [0:29] is the sub-list for field type_name
 }
 
 func init() { file_strata_v1_commands_proto_init() }
@@ -1365,8 +1460,9 @@ func file_strata_v1_commands_proto_init() {
 		(*MetadataCommand_AlterPartition)(nil),
 		(*MetadataCommand_ElectLeaders)(nil),
 		(*MetadataCommand_NoOp)(nil),
+		(*MetadataCommand_AllocateProducerIds)(nil),
 	}
-	file_strata_v1_commands_proto_msgTypes[14].OneofWrappers = []any{
+	file_strata_v1_commands_proto_msgTypes[15].OneofWrappers = []any{
 		(*CommandResult_CreateTopics)(nil),
 		(*CommandResult_DeleteTopics)(nil),
 		(*CommandResult_CreatePartitions)(nil),
@@ -1374,6 +1470,7 @@ func file_strata_v1_commands_proto_init() {
 		(*CommandResult_BrokerEpoch)(nil),
 		(*CommandResult_AlterPartition)(nil),
 		(*CommandResult_ElectLeaders)(nil),
+		(*CommandResult_AllocateProducerIds)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -1381,7 +1478,7 @@ func file_strata_v1_commands_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_strata_v1_commands_proto_rawDesc), len(file_strata_v1_commands_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   15,
+			NumMessages:   16,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

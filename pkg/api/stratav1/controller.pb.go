@@ -1004,6 +1004,132 @@ func (*WatchMetadataResponse_Image) isWatchMetadataResponse_Payload() {}
 
 func (*WatchMetadataResponse_Records) isWatchMetadataResponse_Payload() {}
 
+type AllocateProducerIdsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	BrokerId      int32                  `protobuf:"varint,1,opt,name=broker_id,json=brokerId,proto3" json:"broker_id,omitempty"`
+	BrokerEpoch   int64                  `protobuf:"varint,2,opt,name=broker_epoch,json=brokerEpoch,proto3" json:"broker_epoch,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AllocateProducerIdsRequest) Reset() {
+	*x = AllocateProducerIdsRequest{}
+	mi := &file_strata_v1_controller_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AllocateProducerIdsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AllocateProducerIdsRequest) ProtoMessage() {}
+
+func (x *AllocateProducerIdsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_strata_v1_controller_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AllocateProducerIdsRequest.ProtoReflect.Descriptor instead.
+func (*AllocateProducerIdsRequest) Descriptor() ([]byte, []int) {
+	return file_strata_v1_controller_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *AllocateProducerIdsRequest) GetBrokerId() int32 {
+	if x != nil {
+		return x.BrokerId
+	}
+	return 0
+}
+
+func (x *AllocateProducerIdsRequest) GetBrokerEpoch() int64 {
+	if x != nil {
+		return x.BrokerEpoch
+	}
+	return 0
+}
+
+// AllocateProducerIdsResponse is the block [first_producer_id,
+// first_producer_id + count). error_code is the controllers' refusal
+// (STALE_BROKER_EPOCH when the broker is not registered with that epoch);
+// a call that does not reach the active controller fails with a gRPC status
+// as the other calls do (NOT_CONTROLLER with the active controller's
+// address).
+type AllocateProducerIdsResponse struct {
+	state           protoimpl.MessageState `protogen:"open.v1"`
+	ErrorCode       ErrorCode              `protobuf:"varint,1,opt,name=error_code,json=errorCode,proto3,enum=strata.v1.ErrorCode" json:"error_code,omitempty"`
+	ErrorMessage    string                 `protobuf:"bytes,2,opt,name=error_message,json=errorMessage,proto3" json:"error_message,omitempty"`
+	FirstProducerId int64                  `protobuf:"varint,3,opt,name=first_producer_id,json=firstProducerId,proto3" json:"first_producer_id,omitempty"`
+	Count           int32                  `protobuf:"varint,4,opt,name=count,proto3" json:"count,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *AllocateProducerIdsResponse) Reset() {
+	*x = AllocateProducerIdsResponse{}
+	mi := &file_strata_v1_controller_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AllocateProducerIdsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AllocateProducerIdsResponse) ProtoMessage() {}
+
+func (x *AllocateProducerIdsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_strata_v1_controller_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AllocateProducerIdsResponse.ProtoReflect.Descriptor instead.
+func (*AllocateProducerIdsResponse) Descriptor() ([]byte, []int) {
+	return file_strata_v1_controller_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *AllocateProducerIdsResponse) GetErrorCode() ErrorCode {
+	if x != nil {
+		return x.ErrorCode
+	}
+	return ErrorCode_ERROR_CODE_NONE
+}
+
+func (x *AllocateProducerIdsResponse) GetErrorMessage() string {
+	if x != nil {
+		return x.ErrorMessage
+	}
+	return ""
+}
+
+func (x *AllocateProducerIdsResponse) GetFirstProducerId() int64 {
+	if x != nil {
+		return x.FirstProducerId
+	}
+	return 0
+}
+
+func (x *AllocateProducerIdsResponse) GetCount() int32 {
+	if x != nil {
+		return x.Count
+	}
+	return 0
+}
+
 type DescribeReplicaRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -1012,7 +1138,7 @@ type DescribeReplicaRequest struct {
 
 func (x *DescribeReplicaRequest) Reset() {
 	*x = DescribeReplicaRequest{}
-	mi := &file_strata_v1_controller_proto_msgTypes[16]
+	mi := &file_strata_v1_controller_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1024,7 +1150,7 @@ func (x *DescribeReplicaRequest) String() string {
 func (*DescribeReplicaRequest) ProtoMessage() {}
 
 func (x *DescribeReplicaRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_strata_v1_controller_proto_msgTypes[16]
+	mi := &file_strata_v1_controller_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1037,7 +1163,7 @@ func (x *DescribeReplicaRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DescribeReplicaRequest.ProtoReflect.Descriptor instead.
 func (*DescribeReplicaRequest) Descriptor() ([]byte, []int) {
-	return file_strata_v1_controller_proto_rawDescGZIP(), []int{16}
+	return file_strata_v1_controller_proto_rawDescGZIP(), []int{18}
 }
 
 type DescribeReplicaResponse struct {
@@ -1056,7 +1182,7 @@ type DescribeReplicaResponse struct {
 
 func (x *DescribeReplicaResponse) Reset() {
 	*x = DescribeReplicaResponse{}
-	mi := &file_strata_v1_controller_proto_msgTypes[17]
+	mi := &file_strata_v1_controller_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1068,7 +1194,7 @@ func (x *DescribeReplicaResponse) String() string {
 func (*DescribeReplicaResponse) ProtoMessage() {}
 
 func (x *DescribeReplicaResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_strata_v1_controller_proto_msgTypes[17]
+	mi := &file_strata_v1_controller_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1081,7 +1207,7 @@ func (x *DescribeReplicaResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DescribeReplicaResponse.ProtoReflect.Descriptor instead.
 func (*DescribeReplicaResponse) Descriptor() ([]byte, []int) {
-	return file_strata_v1_controller_proto_rawDescGZIP(), []int{17}
+	return file_strata_v1_controller_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *DescribeReplicaResponse) GetControllerId() int32 {
@@ -1192,21 +1318,31 @@ const file_strata_v1_controller_proto_rawDesc = "" +
 	"\x05image\x18\x01 \x01(\v2\x1d.strata.v1.MetadataImageChunkH\x00R\x05image\x12:\n" +
 	"\arecords\x18\x02 \x01(\v2\x1e.strata.v1.MetadataRecordBatchH\x00R\arecords\x12)\n" +
 	"\x10committed_offset\x18\x03 \x01(\x03R\x0fcommittedOffsetB\t\n" +
-	"\apayload\"\x18\n" +
+	"\apayload\"\\\n" +
+	"\x1aAllocateProducerIdsRequest\x12\x1b\n" +
+	"\tbroker_id\x18\x01 \x01(\x05R\bbrokerId\x12!\n" +
+	"\fbroker_epoch\x18\x02 \x01(\x03R\vbrokerEpoch\"\xb9\x01\n" +
+	"\x1bAllocateProducerIdsResponse\x123\n" +
+	"\n" +
+	"error_code\x18\x01 \x01(\x0e2\x14.strata.v1.ErrorCodeR\terrorCode\x12#\n" +
+	"\rerror_message\x18\x02 \x01(\tR\ferrorMessage\x12*\n" +
+	"\x11first_producer_id\x18\x03 \x01(\x03R\x0ffirstProducerId\x12\x14\n" +
+	"\x05count\x18\x04 \x01(\x05R\x05count\"\x18\n" +
 	"\x16DescribeReplicaRequest\"\xbd\x01\n" +
 	"\x17DescribeReplicaResponse\x12#\n" +
 	"\rcontroller_id\x18\x01 \x01(\x05R\fcontrollerId\x12#\n" +
 	"\rapplied_index\x18\x02 \x01(\x03R\fappliedIndex\x12'\n" +
 	"\x0fmetadata_offset\x18\x03 \x01(\x03R\x0emetadataOffset\x12\x1b\n" +
 	"\tleader_id\x18\x04 \x01(\x05R\bleaderId\x12\x12\n" +
-	"\x04term\x18\x05 \x01(\x03R\x04term2\xae\x04\n" +
+	"\x04term\x18\x05 \x01(\x03R\x04term2\x94\x05\n" +
 	"\x11ControllerService\x12U\n" +
 	"\x0eRegisterBroker\x12 .strata.v1.RegisterBrokerRequest\x1a!.strata.v1.RegisterBrokerResponse\x12X\n" +
 	"\x0fBrokerHeartbeat\x12!.strata.v1.BrokerHeartbeatRequest\x1a\".strata.v1.BrokerHeartbeatResponse\x12a\n" +
 	"\x12ControlledShutdown\x12$.strata.v1.ControlledShutdownRequest\x1a%.strata.v1.ControlledShutdownResponse\x12U\n" +
 	"\x0eAlterPartition\x12 .strata.v1.AlterPartitionRequest\x1a!.strata.v1.AlterPartitionResponse\x12T\n" +
 	"\rWatchMetadata\x12\x1f.strata.v1.WatchMetadataRequest\x1a .strata.v1.WatchMetadataResponse0\x01\x12X\n" +
-	"\x0fDescribeReplica\x12!.strata.v1.DescribeReplicaRequest\x1a\".strata.v1.DescribeReplicaResponseB/Z-github.com/strata-log/strata/pkg/api/stratav1b\x06proto3"
+	"\x0fDescribeReplica\x12!.strata.v1.DescribeReplicaRequest\x1a\".strata.v1.DescribeReplicaResponse\x12d\n" +
+	"\x13AllocateProducerIds\x12%.strata.v1.AllocateProducerIdsRequest\x1a&.strata.v1.AllocateProducerIdsResponseB/Z-github.com/strata-log/strata/pkg/api/stratav1b\x06proto3"
 
 var (
 	file_strata_v1_controller_proto_rawDescOnce sync.Once
@@ -1220,7 +1356,7 @@ func file_strata_v1_controller_proto_rawDescGZIP() []byte {
 	return file_strata_v1_controller_proto_rawDescData
 }
 
-var file_strata_v1_controller_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
+var file_strata_v1_controller_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
 var file_strata_v1_controller_proto_goTypes = []any{
 	(*RegisterBrokerRequest)(nil),         // 0: strata.v1.RegisterBrokerRequest
 	(*RegisterBrokerResponse)(nil),        // 1: strata.v1.RegisterBrokerResponse
@@ -1238,40 +1374,45 @@ var file_strata_v1_controller_proto_goTypes = []any{
 	(*MetadataImageChunk)(nil),            // 13: strata.v1.MetadataImageChunk
 	(*MetadataRecordBatch)(nil),           // 14: strata.v1.MetadataRecordBatch
 	(*WatchMetadataResponse)(nil),         // 15: strata.v1.WatchMetadataResponse
-	(*DescribeReplicaRequest)(nil),        // 16: strata.v1.DescribeReplicaRequest
-	(*DescribeReplicaResponse)(nil),       // 17: strata.v1.DescribeReplicaResponse
-	(ErrorCode)(0),                        // 18: strata.v1.ErrorCode
-	(*MetadataSnapshotHeader)(nil),        // 19: strata.v1.MetadataSnapshotHeader
-	(*MetadataRecord)(nil),                // 20: strata.v1.MetadataRecord
+	(*AllocateProducerIdsRequest)(nil),    // 16: strata.v1.AllocateProducerIdsRequest
+	(*AllocateProducerIdsResponse)(nil),   // 17: strata.v1.AllocateProducerIdsResponse
+	(*DescribeReplicaRequest)(nil),        // 18: strata.v1.DescribeReplicaRequest
+	(*DescribeReplicaResponse)(nil),       // 19: strata.v1.DescribeReplicaResponse
+	(ErrorCode)(0),                        // 20: strata.v1.ErrorCode
+	(*MetadataSnapshotHeader)(nil),        // 21: strata.v1.MetadataSnapshotHeader
+	(*MetadataRecord)(nil),                // 22: strata.v1.MetadataRecord
 }
 var file_strata_v1_controller_proto_depIdxs = []int32{
 	7,  // 0: strata.v1.AlterPartitionTopic.partitions:type_name -> strata.v1.AlterPartitionPartition
 	6,  // 1: strata.v1.AlterPartitionRequest.topics:type_name -> strata.v1.AlterPartitionTopic
-	18, // 2: strata.v1.AlterPartitionPartitionResult.error_code:type_name -> strata.v1.ErrorCode
+	20, // 2: strata.v1.AlterPartitionPartitionResult.error_code:type_name -> strata.v1.ErrorCode
 	9,  // 3: strata.v1.AlterPartitionTopicResult.partitions:type_name -> strata.v1.AlterPartitionPartitionResult
 	10, // 4: strata.v1.AlterPartitionResponse.topics:type_name -> strata.v1.AlterPartitionTopicResult
-	19, // 5: strata.v1.MetadataImageChunk.header:type_name -> strata.v1.MetadataSnapshotHeader
-	20, // 6: strata.v1.MetadataImageChunk.records:type_name -> strata.v1.MetadataRecord
-	20, // 7: strata.v1.MetadataRecordBatch.records:type_name -> strata.v1.MetadataRecord
+	21, // 5: strata.v1.MetadataImageChunk.header:type_name -> strata.v1.MetadataSnapshotHeader
+	22, // 6: strata.v1.MetadataImageChunk.records:type_name -> strata.v1.MetadataRecord
+	22, // 7: strata.v1.MetadataRecordBatch.records:type_name -> strata.v1.MetadataRecord
 	13, // 8: strata.v1.WatchMetadataResponse.image:type_name -> strata.v1.MetadataImageChunk
 	14, // 9: strata.v1.WatchMetadataResponse.records:type_name -> strata.v1.MetadataRecordBatch
-	0,  // 10: strata.v1.ControllerService.RegisterBroker:input_type -> strata.v1.RegisterBrokerRequest
-	2,  // 11: strata.v1.ControllerService.BrokerHeartbeat:input_type -> strata.v1.BrokerHeartbeatRequest
-	4,  // 12: strata.v1.ControllerService.ControlledShutdown:input_type -> strata.v1.ControlledShutdownRequest
-	8,  // 13: strata.v1.ControllerService.AlterPartition:input_type -> strata.v1.AlterPartitionRequest
-	12, // 14: strata.v1.ControllerService.WatchMetadata:input_type -> strata.v1.WatchMetadataRequest
-	16, // 15: strata.v1.ControllerService.DescribeReplica:input_type -> strata.v1.DescribeReplicaRequest
-	1,  // 16: strata.v1.ControllerService.RegisterBroker:output_type -> strata.v1.RegisterBrokerResponse
-	3,  // 17: strata.v1.ControllerService.BrokerHeartbeat:output_type -> strata.v1.BrokerHeartbeatResponse
-	5,  // 18: strata.v1.ControllerService.ControlledShutdown:output_type -> strata.v1.ControlledShutdownResponse
-	11, // 19: strata.v1.ControllerService.AlterPartition:output_type -> strata.v1.AlterPartitionResponse
-	15, // 20: strata.v1.ControllerService.WatchMetadata:output_type -> strata.v1.WatchMetadataResponse
-	17, // 21: strata.v1.ControllerService.DescribeReplica:output_type -> strata.v1.DescribeReplicaResponse
-	16, // [16:22] is the sub-list for method output_type
-	10, // [10:16] is the sub-list for method input_type
-	10, // [10:10] is the sub-list for extension type_name
-	10, // [10:10] is the sub-list for extension extendee
-	0,  // [0:10] is the sub-list for field type_name
+	20, // 10: strata.v1.AllocateProducerIdsResponse.error_code:type_name -> strata.v1.ErrorCode
+	0,  // 11: strata.v1.ControllerService.RegisterBroker:input_type -> strata.v1.RegisterBrokerRequest
+	2,  // 12: strata.v1.ControllerService.BrokerHeartbeat:input_type -> strata.v1.BrokerHeartbeatRequest
+	4,  // 13: strata.v1.ControllerService.ControlledShutdown:input_type -> strata.v1.ControlledShutdownRequest
+	8,  // 14: strata.v1.ControllerService.AlterPartition:input_type -> strata.v1.AlterPartitionRequest
+	12, // 15: strata.v1.ControllerService.WatchMetadata:input_type -> strata.v1.WatchMetadataRequest
+	18, // 16: strata.v1.ControllerService.DescribeReplica:input_type -> strata.v1.DescribeReplicaRequest
+	16, // 17: strata.v1.ControllerService.AllocateProducerIds:input_type -> strata.v1.AllocateProducerIdsRequest
+	1,  // 18: strata.v1.ControllerService.RegisterBroker:output_type -> strata.v1.RegisterBrokerResponse
+	3,  // 19: strata.v1.ControllerService.BrokerHeartbeat:output_type -> strata.v1.BrokerHeartbeatResponse
+	5,  // 20: strata.v1.ControllerService.ControlledShutdown:output_type -> strata.v1.ControlledShutdownResponse
+	11, // 21: strata.v1.ControllerService.AlterPartition:output_type -> strata.v1.AlterPartitionResponse
+	15, // 22: strata.v1.ControllerService.WatchMetadata:output_type -> strata.v1.WatchMetadataResponse
+	19, // 23: strata.v1.ControllerService.DescribeReplica:output_type -> strata.v1.DescribeReplicaResponse
+	17, // 24: strata.v1.ControllerService.AllocateProducerIds:output_type -> strata.v1.AllocateProducerIdsResponse
+	18, // [18:25] is the sub-list for method output_type
+	11, // [11:18] is the sub-list for method input_type
+	11, // [11:11] is the sub-list for extension type_name
+	11, // [11:11] is the sub-list for extension extendee
+	0,  // [0:11] is the sub-list for field type_name
 }
 
 func init() { file_strata_v1_controller_proto_init() }
@@ -1291,7 +1432,7 @@ func file_strata_v1_controller_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_strata_v1_controller_proto_rawDesc), len(file_strata_v1_controller_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   18,
+			NumMessages:   20,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

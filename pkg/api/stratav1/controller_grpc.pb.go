@@ -19,12 +19,13 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	ControllerService_RegisterBroker_FullMethodName     = "/strata.v1.ControllerService/RegisterBroker"
-	ControllerService_BrokerHeartbeat_FullMethodName    = "/strata.v1.ControllerService/BrokerHeartbeat"
-	ControllerService_ControlledShutdown_FullMethodName = "/strata.v1.ControllerService/ControlledShutdown"
-	ControllerService_AlterPartition_FullMethodName     = "/strata.v1.ControllerService/AlterPartition"
-	ControllerService_WatchMetadata_FullMethodName      = "/strata.v1.ControllerService/WatchMetadata"
-	ControllerService_DescribeReplica_FullMethodName    = "/strata.v1.ControllerService/DescribeReplica"
+	ControllerService_RegisterBroker_FullMethodName      = "/strata.v1.ControllerService/RegisterBroker"
+	ControllerService_BrokerHeartbeat_FullMethodName     = "/strata.v1.ControllerService/BrokerHeartbeat"
+	ControllerService_ControlledShutdown_FullMethodName  = "/strata.v1.ControllerService/ControlledShutdown"
+	ControllerService_AlterPartition_FullMethodName      = "/strata.v1.ControllerService/AlterPartition"
+	ControllerService_WatchMetadata_FullMethodName       = "/strata.v1.ControllerService/WatchMetadata"
+	ControllerService_DescribeReplica_FullMethodName     = "/strata.v1.ControllerService/DescribeReplica"
+	ControllerService_AllocateProducerIds_FullMethodName = "/strata.v1.ControllerService/AllocateProducerIds"
 )
 
 // ControllerServiceClient is the client API for ControllerService service.
@@ -50,6 +51,10 @@ type ControllerServiceClient interface {
 	// DescribeReplica reports this controller's position in the metadata log;
 	// the active controller asks every voter for it to describe the quorum.
 	DescribeReplica(ctx context.Context, in *DescribeReplicaRequest, opts ...grpc.CallOption) (*DescribeReplicaResponse, error)
+	// AllocateProducerIds gives a broker a block of producer ids, unique in
+	// the cluster, to hand out to idempotent producers (InitProducerId). The
+	// allocation is a metadata record, so it survives controller failover.
+	AllocateProducerIds(ctx context.Context, in *AllocateProducerIdsRequest, opts ...grpc.CallOption) (*AllocateProducerIdsResponse, error)
 }
 
 type controllerServiceClient struct {
@@ -129,6 +134,16 @@ func (c *controllerServiceClient) DescribeReplica(ctx context.Context, in *Descr
 	return out, nil
 }
 
+func (c *controllerServiceClient) AllocateProducerIds(ctx context.Context, in *AllocateProducerIdsRequest, opts ...grpc.CallOption) (*AllocateProducerIdsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(AllocateProducerIdsResponse)
+	err := c.cc.Invoke(ctx, ControllerService_AllocateProducerIds_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ControllerServiceServer is the server API for ControllerService service.
 // All implementations must embed UnimplementedControllerServiceServer
 // for forward compatibility.
@@ -152,6 +167,10 @@ type ControllerServiceServer interface {
 	// DescribeReplica reports this controller's position in the metadata log;
 	// the active controller asks every voter for it to describe the quorum.
 	DescribeReplica(context.Context, *DescribeReplicaRequest) (*DescribeReplicaResponse, error)
+	// AllocateProducerIds gives a broker a block of producer ids, unique in
+	// the cluster, to hand out to idempotent producers (InitProducerId). The
+	// allocation is a metadata record, so it survives controller failover.
+	AllocateProducerIds(context.Context, *AllocateProducerIdsRequest) (*AllocateProducerIdsResponse, error)
 	mustEmbedUnimplementedControllerServiceServer()
 }
 
@@ -179,6 +198,9 @@ func (UnimplementedControllerServiceServer) WatchMetadata(*WatchMetadataRequest,
 }
 func (UnimplementedControllerServiceServer) DescribeReplica(context.Context, *DescribeReplicaRequest) (*DescribeReplicaResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method DescribeReplica not implemented")
+}
+func (UnimplementedControllerServiceServer) AllocateProducerIds(context.Context, *AllocateProducerIdsRequest) (*AllocateProducerIdsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method AllocateProducerIds not implemented")
 }
 func (UnimplementedControllerServiceServer) mustEmbedUnimplementedControllerServiceServer() {}
 func (UnimplementedControllerServiceServer) testEmbeddedByValue()                           {}
@@ -302,6 +324,24 @@ func _ControllerService_DescribeReplica_Handler(srv interface{}, ctx context.Con
 	return interceptor(ctx, in, info, handler)
 }
 
+func _ControllerService_AllocateProducerIds_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(AllocateProducerIdsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ControllerServiceServer).AllocateProducerIds(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ControllerService_AllocateProducerIds_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ControllerServiceServer).AllocateProducerIds(ctx, req.(*AllocateProducerIdsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // ControllerService_ServiceDesc is the grpc.ServiceDesc for ControllerService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -328,6 +368,10 @@ var ControllerService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "DescribeReplica",
 			Handler:    _ControllerService_DescribeReplica_Handler,
+		},
+		{
+			MethodName: "AllocateProducerIds",
+			Handler:    _ControllerService_AllocateProducerIds_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

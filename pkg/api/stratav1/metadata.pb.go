@@ -93,6 +93,7 @@ type MetadataRecord struct {
 	//	*MetadataRecord_RemoveTopic
 	//	*MetadataRecord_Config
 	//	*MetadataRecord_NoOp
+	//	*MetadataRecord_ProducerIds
 	Record        isMetadataRecord_Record `protobuf_oneof:"record"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -250,6 +251,15 @@ func (x *MetadataRecord) GetNoOp() *NoOpRecord {
 	return nil
 }
 
+func (x *MetadataRecord) GetProducerIds() *ProducerIdsRecord {
+	if x != nil {
+		if x, ok := x.Record.(*MetadataRecord_ProducerIds); ok {
+			return x.ProducerIds
+		}
+	}
+	return nil
+}
+
 type isMetadataRecord_Record interface {
 	isMetadataRecord_Record()
 }
@@ -302,6 +312,10 @@ type MetadataRecord_NoOp struct {
 	NoOp *NoOpRecord `protobuf:"bytes,21,opt,name=no_op,json=noOp,proto3,oneof"`
 }
 
+type MetadataRecord_ProducerIds struct {
+	ProducerIds *ProducerIdsRecord `protobuf:"bytes,22,opt,name=producer_ids,json=producerIds,proto3,oneof"`
+}
+
 func (*MetadataRecord_ControllerRegistration) isMetadataRecord_Record() {}
 
 func (*MetadataRecord_RegisterBroker) isMetadataRecord_Record() {}
@@ -325,6 +339,8 @@ func (*MetadataRecord_RemoveTopic) isMetadataRecord_Record() {}
 func (*MetadataRecord_Config) isMetadataRecord_Record() {}
 
 func (*MetadataRecord_NoOp) isMetadataRecord_Record() {}
+
+func (*MetadataRecord_ProducerIds) isMetadataRecord_Record() {}
 
 // ControllerRegistrationRecord announces a controller's addresses.
 type ControllerRegistrationRecord struct {
@@ -1141,6 +1157,70 @@ func (*NoOpRecord) Descriptor() ([]byte, []int) {
 	return file_strata_v1_metadata_proto_rawDescGZIP(), []int{13}
 }
 
+// ProducerIdsRecord allocates the producer ids below next_producer_id that
+// no earlier record allocated to broker broker_id (in its epoch
+// broker_epoch), as Kafka's ProducerIdsRecord: the image keeps only the next
+// id, which only grows. The record of a snapshot names broker -1.
+type ProducerIdsRecord struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	BrokerId       int32                  `protobuf:"varint,1,opt,name=broker_id,json=brokerId,proto3" json:"broker_id,omitempty"`
+	BrokerEpoch    int64                  `protobuf:"varint,2,opt,name=broker_epoch,json=brokerEpoch,proto3" json:"broker_epoch,omitempty"`
+	NextProducerId int64                  `protobuf:"varint,3,opt,name=next_producer_id,json=nextProducerId,proto3" json:"next_producer_id,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *ProducerIdsRecord) Reset() {
+	*x = ProducerIdsRecord{}
+	mi := &file_strata_v1_metadata_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ProducerIdsRecord) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ProducerIdsRecord) ProtoMessage() {}
+
+func (x *ProducerIdsRecord) ProtoReflect() protoreflect.Message {
+	mi := &file_strata_v1_metadata_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ProducerIdsRecord.ProtoReflect.Descriptor instead.
+func (*ProducerIdsRecord) Descriptor() ([]byte, []int) {
+	return file_strata_v1_metadata_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *ProducerIdsRecord) GetBrokerId() int32 {
+	if x != nil {
+		return x.BrokerId
+	}
+	return 0
+}
+
+func (x *ProducerIdsRecord) GetBrokerEpoch() int64 {
+	if x != nil {
+		return x.BrokerEpoch
+	}
+	return 0
+}
+
+func (x *ProducerIdsRecord) GetNextProducerId() int64 {
+	if x != nil {
+		return x.NextProducerId
+	}
+	return 0
+}
+
 // MetadataSnapshotHeader starts a serialized image (a snapshot file or the
 // image part of a WatchMetadata stream).
 type MetadataSnapshotHeader struct {
@@ -1155,7 +1235,7 @@ type MetadataSnapshotHeader struct {
 
 func (x *MetadataSnapshotHeader) Reset() {
 	*x = MetadataSnapshotHeader{}
-	mi := &file_strata_v1_metadata_proto_msgTypes[14]
+	mi := &file_strata_v1_metadata_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1167,7 +1247,7 @@ func (x *MetadataSnapshotHeader) String() string {
 func (*MetadataSnapshotHeader) ProtoMessage() {}
 
 func (x *MetadataSnapshotHeader) ProtoReflect() protoreflect.Message {
-	mi := &file_strata_v1_metadata_proto_msgTypes[14]
+	mi := &file_strata_v1_metadata_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1180,7 +1260,7 @@ func (x *MetadataSnapshotHeader) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MetadataSnapshotHeader.ProtoReflect.Descriptor instead.
 func (*MetadataSnapshotHeader) Descriptor() ([]byte, []int) {
-	return file_strata_v1_metadata_proto_rawDescGZIP(), []int{14}
+	return file_strata_v1_metadata_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *MetadataSnapshotHeader) GetOffset() int64 {
@@ -1201,7 +1281,7 @@ var File_strata_v1_metadata_proto protoreflect.FileDescriptor
 
 const file_strata_v1_metadata_proto_rawDesc = "" +
 	"\n" +
-	"\x18strata/v1/metadata.proto\x12\tstrata.v1\"\x8a\a\n" +
+	"\x18strata/v1/metadata.proto\x12\tstrata.v1\"\xcd\a\n" +
 	"\x0eMetadataRecord\x12\x16\n" +
 	"\x06offset\x18\x01 \x01(\x03R\x06offset\x12b\n" +
 	"\x17controller_registration\x18\n" +
@@ -1216,7 +1296,8 @@ const file_strata_v1_metadata_proto_rawDesc = "" +
 	"\x10partition_change\x18\x12 \x01(\v2 .strata.v1.PartitionChangeRecordH\x00R\x0fpartitionChange\x12A\n" +
 	"\fremove_topic\x18\x13 \x01(\v2\x1c.strata.v1.RemoveTopicRecordH\x00R\vremoveTopic\x121\n" +
 	"\x06config\x18\x14 \x01(\v2\x17.strata.v1.ConfigRecordH\x00R\x06config\x12,\n" +
-	"\x05no_op\x18\x15 \x01(\v2\x15.strata.v1.NoOpRecordH\x00R\x04noOpB\b\n" +
+	"\x05no_op\x18\x15 \x01(\v2\x15.strata.v1.NoOpRecordH\x00R\x04noOp\x12A\n" +
+	"\fproducer_ids\x18\x16 \x01(\v2\x1c.strata.v1.ProducerIdsRecordH\x00R\vproducerIdsB\b\n" +
 	"\x06record\"\xa7\x01\n" +
 	"\x1cControllerRegistrationRecord\x12#\n" +
 	"\rcontroller_id\x18\x01 \x01(\x05R\fcontrollerId\x12%\n" +
@@ -1273,7 +1354,11 @@ const file_strata_v1_metadata_proto_rawDesc = "" +
 	"\x05value\x18\x04 \x01(\tH\x00R\x05value\x88\x01\x01B\b\n" +
 	"\x06_value\"\f\n" +
 	"\n" +
-	"NoOpRecord\"S\n" +
+	"NoOpRecord\"}\n" +
+	"\x11ProducerIdsRecord\x12\x1b\n" +
+	"\tbroker_id\x18\x01 \x01(\x05R\bbrokerId\x12!\n" +
+	"\fbroker_epoch\x18\x02 \x01(\x03R\vbrokerEpoch\x12(\n" +
+	"\x10next_producer_id\x18\x03 \x01(\x03R\x0enextProducerId\"S\n" +
 	"\x16MetadataSnapshotHeader\x12\x16\n" +
 	"\x06offset\x18\x01 \x01(\x03R\x06offset\x12!\n" +
 	"\frecord_count\x18\x02 \x01(\x03R\vrecordCount*{\n" +
@@ -1295,7 +1380,7 @@ func file_strata_v1_metadata_proto_rawDescGZIP() []byte {
 }
 
 var file_strata_v1_metadata_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_strata_v1_metadata_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
+var file_strata_v1_metadata_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
 var file_strata_v1_metadata_proto_goTypes = []any{
 	(ConfigResourceType)(0),                // 0: strata.v1.ConfigResourceType
 	(*MetadataRecord)(nil),                 // 1: strata.v1.MetadataRecord
@@ -1312,7 +1397,8 @@ var file_strata_v1_metadata_proto_goTypes = []any{
 	(*RemoveTopicRecord)(nil),              // 12: strata.v1.RemoveTopicRecord
 	(*ConfigRecord)(nil),                   // 13: strata.v1.ConfigRecord
 	(*NoOpRecord)(nil),                     // 14: strata.v1.NoOpRecord
-	(*MetadataSnapshotHeader)(nil),         // 15: strata.v1.MetadataSnapshotHeader
+	(*ProducerIdsRecord)(nil),              // 15: strata.v1.ProducerIdsRecord
+	(*MetadataSnapshotHeader)(nil),         // 16: strata.v1.MetadataSnapshotHeader
 }
 var file_strata_v1_metadata_proto_depIdxs = []int32{
 	2,  // 0: strata.v1.MetadataRecord.controller_registration:type_name -> strata.v1.ControllerRegistrationRecord
@@ -1327,14 +1413,15 @@ var file_strata_v1_metadata_proto_depIdxs = []int32{
 	12, // 9: strata.v1.MetadataRecord.remove_topic:type_name -> strata.v1.RemoveTopicRecord
 	13, // 10: strata.v1.MetadataRecord.config:type_name -> strata.v1.ConfigRecord
 	14, // 11: strata.v1.MetadataRecord.no_op:type_name -> strata.v1.NoOpRecord
-	10, // 12: strata.v1.PartitionChangeRecord.isr:type_name -> strata.v1.BrokerIds
-	10, // 13: strata.v1.PartitionChangeRecord.replicas:type_name -> strata.v1.BrokerIds
-	0,  // 14: strata.v1.ConfigRecord.resource_type:type_name -> strata.v1.ConfigResourceType
-	15, // [15:15] is the sub-list for method output_type
-	15, // [15:15] is the sub-list for method input_type
-	15, // [15:15] is the sub-list for extension type_name
-	15, // [15:15] is the sub-list for extension extendee
-	0,  // [0:15] is the sub-list for field type_name
+	15, // 12: strata.v1.MetadataRecord.producer_ids:type_name -> strata.v1.ProducerIdsRecord
+	10, // 13: strata.v1.PartitionChangeRecord.isr:type_name -> strata.v1.BrokerIds
+	10, // 14: strata.v1.PartitionChangeRecord.replicas:type_name -> strata.v1.BrokerIds
+	0,  // 15: strata.v1.ConfigRecord.resource_type:type_name -> strata.v1.ConfigResourceType
+	16, // [16:16] is the sub-list for method output_type
+	16, // [16:16] is the sub-list for method input_type
+	16, // [16:16] is the sub-list for extension type_name
+	16, // [16:16] is the sub-list for extension extendee
+	0,  // [0:16] is the sub-list for field type_name
 }
 
 func init() { file_strata_v1_metadata_proto_init() }
@@ -1355,6 +1442,7 @@ func file_strata_v1_metadata_proto_init() {
 		(*MetadataRecord_RemoveTopic)(nil),
 		(*MetadataRecord_Config)(nil),
 		(*MetadataRecord_NoOp)(nil),
+		(*MetadataRecord_ProducerIds)(nil),
 	}
 	file_strata_v1_metadata_proto_msgTypes[10].OneofWrappers = []any{}
 	file_strata_v1_metadata_proto_msgTypes[12].OneofWrappers = []any{}
@@ -1364,7 +1452,7 @@ func file_strata_v1_metadata_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_strata_v1_metadata_proto_rawDesc), len(file_strata_v1_metadata_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   15,
+			NumMessages:   16,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
