@@ -101,6 +101,8 @@ func (d *Delta) replay(rec *stratav1.MetadataRecord) error {
 		return d.removeTopic(r.RemoveTopic)
 	case *stratav1.MetadataRecord_Config:
 		return d.config(r.Config)
+	case *stratav1.MetadataRecord_ProducerIds:
+		return d.producerIDs(r.ProducerIds)
 	case *stratav1.MetadataRecord_NoOp:
 		return nil
 	case nil:
@@ -346,6 +348,16 @@ func (d *Delta) config(r *stratav1.ConfigRecord) error {
 	default:
 		return invalid("config %s: unknown resource type %v", r.GetName(), r.GetResourceType())
 	}
+	return nil
+}
+
+// producerIDs moves the next producer id forward; it never goes back, so no
+// id is allocated twice.
+func (d *Delta) producerIDs(r *stratav1.ProducerIdsRecord) error {
+	if next := r.GetNextProducerId(); next <= d.next.nextProducerID {
+		return invalid("next producer id %d is not after the allocated ones (next %d)", next, d.next.nextProducerID)
+	}
+	d.next.nextProducerID = r.GetNextProducerId()
 	return nil
 }
 

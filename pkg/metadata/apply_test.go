@@ -191,6 +191,16 @@ func TestApply(t *testing.T) {
 		{name: "broker config bad resource", recs: sl(recConfig(brokerRes, "01", "x", strp("y"))), wantErr: "not a broker id"},
 		{name: "config without type", recs: sl(recConfig(stratav1.ConfigResourceType_CONFIG_RESOURCE_TYPE_UNSPECIFIED, "", "x", strp("y"))), wantErr: "unknown resource type"},
 		{name: "config without name", recs: sl(recConfig(brokerRes, "", "", strp("y"))), wantErr: "without a name"},
+		{name: "producer ids", recs: sl(recProducerIDs(1, 10, 1000), recProducerIDs(2, 11, 2000)), check: func(t *testing.T, im *Image) {
+			if n := im.NextProducerID(); n != 2000 {
+				t.Fatalf("next producer id %d, want 2000", n)
+			}
+		}},
+		{name: "producer ids again", recs: sl(recProducerIDs(1, 10, 1000), recProducerIDs(2, 11, 1000)),
+			wantErr: "next producer id 1000 is not after the allocated ones (next 1000)"},
+		{name: "producer ids back", recs: sl(recProducerIDs(1, 10, 2000), recProducerIDs(1, 10, 1000)), wantErr: "next producer id 1000 is not after"},
+		{name: "producer ids zero", recs: sl(recProducerIDs(1, 10, 0)), wantErr: "next producer id 0 is not after the allocated ones (next 0)"},
+		{name: "producer ids negative", recs: sl(recProducerIDs(1, 10, -1000)), wantErr: "next producer id -1000"},
 		{name: "no-op", recs: sl(&stratav1.MetadataRecord{Record: &stratav1.MetadataRecord_NoOp{NoOp: &stratav1.NoOpRecord{}}})},
 		{name: "empty record", recs: sl(&stratav1.MetadataRecord{}), wantErr: "no content"},
 	}

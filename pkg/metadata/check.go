@@ -30,5 +30,8 @@ func (im *Image) Check() error {
 	if partitions != im.partitions {
 		return fmt.Errorf("metadata: partition count %d, counted %d", im.partitions, partitions)
 	}
+	if im.nextProducerID < 0 {
+		return fmt.Errorf("metadata: next producer id %d is negative", im.nextProducerID)
+	}
 	return nil
 }

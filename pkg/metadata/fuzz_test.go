@@ -40,7 +40,7 @@ func (s *recordSource) next() *stratav1.MetadataRecord {
 	}
 	broker := s.small(5) - 1
 	epoch := int64(s.small(8))
-	switch s.byte() % 13 {
+	switch s.byte() % 14 {
 	case 0:
 		return recController(s.small(4)-1, "c")
 	case 1:
@@ -80,6 +80,9 @@ func (s *recordSource) next() *stratav1.MetadataRecord {
 		return recConfig(typ, fuzzNames[s.small(len(fuzzNames))], []string{"k", "", "retention.ms"}[s.small(3)], v)
 	case 11:
 		return &stratav1.MetadataRecord{Record: &stratav1.MetadataRecord_NoOp{NoOp: &stratav1.NoOpRecord{}}}
+	case 12:
+		// Often not after the current next id: 0, 1000, 2000 or 3000.
+		return recProducerIDs(broker, epoch, int64(s.small(4))*1000)
 	default:
 		return &stratav1.MetadataRecord{}
 	}
@@ -87,7 +90,8 @@ func (s *recordSource) next() *stratav1.MetadataRecord {
 
 // FuzzApply applies random record sequences: Apply never panics, a rejected
 // record leaves the image as it was, every image keeps its invariants,
-// epochs never go back, and every image survives a snapshot round trip.
+// epochs and the next producer id never go back, and every image survives
+// a snapshot round trip.
 func FuzzApply(f *testing.F) {
 	f.Add([]byte{})
 	f.Add([]byte{1, 1, 3, 4, 1, 3, 6, 6, 1, 1, 7, 1, 1, 3, 1, 2, 3, 2, 1, 2, 3, 2, 1, 8, 1, 1, 4, 1, 1, 2, 1, 3, 9, 1})
@@ -127,6 +131,9 @@ func FuzzApply(f *testing.F) {
 
 func checkEpochsGrow(t *testing.T, prev, next *Image) {
 	t.Helper()
+	if next.NextProducerID() < prev.NextProducerID() {
+		t.Fatalf("next producer id went from %d to %d", prev.NextProducerID(), next.NextProducerID())
+	}
 	for b := range prev.Brokers() {
 		if nb, ok := next.Broker(b.ID); ok && nb.Epoch < b.Epoch {
 			t.Fatalf("broker %d epoch went from %d to %d", b.ID, b.Epoch, nb.Epoch)

@@ -87,6 +87,8 @@ type Image struct {
 	// to its configs.
 	brokerConfigs *immutable.SortedMap[string, map[string]string]
 	partitions    int
+	// nextProducerID is the first producer id no broker has been given.
+	nextProducerID int64
 }
 
 type ordered[K cmp.Ordered] struct{}
@@ -191,6 +193,10 @@ func (im *Image) BrokerConfigs(resource string) map[string]string {
 	c, _ := im.brokerConfigs.Get(resource)
 	return c
 }
+
+// NextProducerID is the first producer id that no ProducerIdsRecord has
+// allocated yet: the controllers give the next block from there.
+func (im *Image) NextProducerID() int64 { return im.nextProducerID }
 
 // BrokerConfigResources yields the broker config resources that have
 // configs, in order.

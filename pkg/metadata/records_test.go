@@ -84,6 +84,12 @@ func recConfig(typ stratav1.ConfigResourceType, res, name string, value *string)
 	}}
 }
 
+func recProducerIDs(broker int32, epoch, next int64) *stratav1.MetadataRecord {
+	return &stratav1.MetadataRecord{Record: &stratav1.MetadataRecord_ProducerIds{
+		ProducerIds: &stratav1.ProducerIdsRecord{BrokerId: broker, BrokerEpoch: epoch, NextProducerId: next},
+	}}
+}
+
 func strp(s string) *string { return &s }
 
 const (

@@ -24,7 +24,8 @@ const maxSnapshotRecordSize = 64 << 20
 
 // Records yields the records that rebuild the image when applied to an
 // empty image, in a fixed order: controllers, brokers and broker configs by
-// id, then each topic (by name) with its configs (by key) and partitions.
+// id, the next producer id (when any was allocated), then each topic (by
+// name) with its configs (by key) and partitions.
 // The records carry offset 0; the image's offset goes in the snapshot
 // header. Records are built as they are yielded, so a large image needs no
 // second copy in memory.
@@ -53,6 +54,12 @@ func (im *Image) Records() iter.Seq[*stratav1.MetadataRecord] {
 			if !yieldConfigs(yield, stratav1.ConfigResourceType_CONFIG_RESOURCE_TYPE_BROKER, res, im.BrokerConfigs(res)) {
 				return
 			}
+		}
+		if im.nextProducerID > 0 && !yield(&stratav1.MetadataRecord{Record: &stratav1.MetadataRecord_ProducerIds{
+			// No broker: the allocation is the image's, not one broker's.
+			ProducerIds: &stratav1.ProducerIdsRecord{BrokerId: -1, BrokerEpoch: -1, NextProducerId: im.nextProducerID},
+		}}) {
+			return
 		}
 		for t := range im.Topics() {
 			if !yield(&stratav1.MetadataRecord{Record: &stratav1.MetadataRecord_Topic{

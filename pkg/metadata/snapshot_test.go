@@ -4,6 +4,10 @@ import (
 	"bytes"
 	"errors"
 	"testing"
+
+	"google.golang.org/protobuf/proto"
+
+	stratav1 "github.com/strata-log/strata/pkg/api/stratav1"
 )
 
 func snapshotBytes(t testing.TB, im *Image) []byte {
@@ -23,6 +27,7 @@ func TestSnapshotRoundTrip(t *testing.T) {
 		recFence(1, 10), recShutdown(3, 12, true),
 		recTopic("b.topic", tid(9)),
 		recPartition(tid(9), 0, []int32{3}, []int32{3}, 3),
+		recProducerIDs(2, 11, 1000), recProducerIDs(3, 12, 2000),
 	)
 	if err != nil {
 		t.Fatal(err)
@@ -50,6 +55,46 @@ func TestSnapshotRoundTrip(t *testing.T) {
 	}
 	if _, ok := back.CollidingTopic("b_topic"); !ok {
 		t.Fatal("collision index not restored")
+	}
+	if back.NextProducerID() != 2000 {
+		t.Fatalf("restored next producer id %d, want 2000", back.NextProducerID())
+	}
+}
+
+// The producer ids a snapshot records are one record naming no broker, and
+// none while no id was allocated; a record that goes back after it is
+// refused, so a controller or broker restored from a snapshot never gives an
+// id twice.
+func TestSnapshotProducerIDs(t *testing.T) {
+	var kinds []string
+	for r := range base(t).Records() {
+		if r.GetProducerIds() != nil {
+			kinds = append(kinds, "producer ids")
+		}
+	}
+	if len(kinds) != 0 {
+		t.Fatalf("an image without allocated producer ids has %d producer id records", len(kinds))
+	}
+	im, err := applyAll(base(t), recProducerIDs(1, 10, 3000))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var recs []*stratav1.MetadataRecord
+	for r := range im.Records() {
+		if r.GetProducerIds() != nil {
+			recs = append(recs, r)
+		}
+	}
+	want := &stratav1.ProducerIdsRecord{BrokerId: -1, BrokerEpoch: -1, NextProducerId: 3000}
+	if len(recs) != 1 || !proto.Equal(recs[0].GetProducerIds(), want) {
+		t.Fatalf("producer id records %v, want one %v", recs, want)
+	}
+	back, err := ReadSnapshot(bytes.NewReader(snapshotBytes(t, im)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := applyAll(back, recProducerIDs(1, 10, 2000)); !errors.Is(err, ErrInvalidRecord) {
+		t.Fatalf("a record below the restored next producer id: %v", err)
 	}
 }
 
