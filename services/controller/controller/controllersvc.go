@@ -145,6 +145,30 @@ func (c *controllerService) AlterPartition(ctx context.Context, req *stratav1.Al
 	return res.GetAlterPartition(), nil
 }
 
+// AllocateProducerIds gives a broker the next block of producer ids. The
+// state machine's refusal (STALE_BROKER_EPOCH) is the answer's error code,
+// as in Kafka; NOT_CONTROLLER and timeouts are statuses, as for every call.
+func (c *controllerService) AllocateProducerIds(ctx context.Context, req *stratav1.AllocateProducerIdsRequest) (*stratav1.AllocateProducerIdsResponse, error) {
+	s := c.s
+	if err := s.requireActive(); err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, proposeTimeout)
+	defer cancel()
+	res, err := s.commit(ctx, &stratav1.MetadataCommand{Command: &stratav1.MetadataCommand_AllocateProducerIds{
+		AllocateProducerIds: &stratav1.AllocateProducerIdsCommand{BrokerId: req.GetBrokerId(), BrokerEpoch: req.GetBrokerEpoch()},
+	}})
+	if err != nil {
+		return nil, err
+	}
+	if res.GetErrorCode() != stratav1.ErrorCode_ERROR_CODE_NONE {
+		return &stratav1.AllocateProducerIdsResponse{ErrorCode: res.GetErrorCode(), ErrorMessage: res.GetErrorMessage()}, nil
+	}
+	a := res.GetAllocateProducerIds()
+	s.log.Info("producer ids allocated", "broker_id", req.GetBrokerId(), "first_producer_id", a.GetFirstProducerId(), "count", a.GetCount())
+	return a, nil
+}
+
 func (c *controllerService) DescribeReplica(context.Context, *stratav1.DescribeReplicaRequest) (*stratav1.DescribeReplicaResponse, error) {
 	s := c.s
 	st := s.machine.State()

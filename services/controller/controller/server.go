@@ -177,15 +177,25 @@ func (s *Server) registerSelf(ctx context.Context) {
 
 // propose commits a command; failures become request errors.
 func (s *Server) propose(ctx context.Context, cmd *stratav1.MetadataCommand) (*stratav1.CommandResult, error) {
+	res, err := s.commit(ctx, cmd)
+	if err != nil {
+		return nil, err
+	}
+	if res.GetErrorCode() != stratav1.ErrorCode_ERROR_CODE_NONE {
+		return nil, rpc.New(res.GetErrorCode(), res.GetErrorMessage())
+	}
+	return res, nil
+}
+
+// commit commits a command and returns the state machine's result, a
+// refusal included; the error is only about the quorum.
+func (s *Server) commit(ctx context.Context, cmd *stratav1.MetadataCommand) (*stratav1.CommandResult, error) {
 	res, err := s.raft().Propose(ctx, cmd)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, rpc.Errorf(stratav1.ErrorCode_ERROR_CODE_REQUEST_TIMED_OUT, "the metadata quorum did not commit the change in time: %v", err)
 		}
 		return nil, rpc.Errorf(stratav1.ErrorCode_ERROR_CODE_NOT_CONTROLLER, "the metadata quorum is not available: %v", err)
-	}
-	if res.GetErrorCode() != stratav1.ErrorCode_ERROR_CODE_NONE {
-		return nil, rpc.New(res.GetErrorCode(), res.GetErrorMessage())
 	}
 	return res, nil
 }

@@ -130,6 +130,7 @@ func TestStaleBrokerEpoch(t *testing.T) {
 		{"unfence", unfenceCmd},
 		{"fence", fenceCmd},
 		{"controlled shutdown", shutdownCmd},
+		{"allocate producer ids", allocateCmd},
 		{"alter partition", func(id int32, epoch int64) *stratav1.MetadataCommand {
 			return alterISRCmd(id, epoch, tid("t"), 0, 0, 0, id)
 		}},

@@ -155,6 +155,9 @@ func (g *gen) command(img *metadata.Image) *stratav1.MetadataCommand {
 		return &stratav1.MetadataCommand{Command: &stratav1.MetadataCommand_RegisterController{RegisterController: &stratav1.RegisterControllerCommand{
 			Controller: &stratav1.ControllerRegistrationRecord{ControllerId: int32(g.pick(4)) - 1, Address: fmt.Sprintf("c%d", g.pick(3))},
 		}}}
+	case n < 98:
+		id := g.brokerID()
+		return allocateCmd(id, g.brokerEpoch(img, id))
 	default:
 		return noOp()
 	}

@@ -152,6 +152,8 @@ func plan(img *metadata.Image, cmd *stratav1.MetadataCommand) ([]*stratav1.Metad
 		return b.alterPartition(c.AlterPartition)
 	case *stratav1.MetadataCommand_ElectLeaders:
 		return b.electLeaders(c.ElectLeaders)
+	case *stratav1.MetadataCommand_AllocateProducerIds:
+		return b.allocateProducerIDs(c.AllocateProducerIds)
 	case *stratav1.MetadataCommand_NoOp:
 		return []*stratav1.MetadataRecord{{Record: &stratav1.MetadataRecord_NoOp{NoOp: &stratav1.NoOpRecord{}}}}, ok()
 	default:

@@ -396,6 +396,8 @@ func recordKinds(recs []*stratav1.MetadataRecord) []string {
 			out[i] = "Config"
 		case *stratav1.MetadataRecord_ControllerRegistration:
 			out[i] = "ControllerRegistration"
+		case *stratav1.MetadataRecord_ProducerIds:
+			out[i] = "ProducerIds"
 		case *stratav1.MetadataRecord_NoOp:
 			out[i] = "NoOp"
 		default:
