@@ -40,6 +40,11 @@ type Server struct {
 	parts *partition.Manager
 	ctl   *controllers
 	life  lifecycle
+	// Replication: the fetchers of the partitions this broker follows, the
+	// ISR changes of those it leads, and the connections to other brokers.
+	replicas *replicas
+	isr      *isrManager
+	peers    peers
 
 	// applied is the image the partitions were last reconciled with: what
 	// the data plane answers from, so that Metadata never names this broker
@@ -89,6 +94,7 @@ func New(cfg Config) (*Server, error) {
 		appliedCh: make(chan struct{}), stopping: make(chan struct{}),
 	}
 	s.ctl = newControllers(cfg.Controllers, s.knownControllers)
+	s.isr = newISRManager(s)
 	return s, nil
 }
 
@@ -210,10 +216,14 @@ func (s *Server) run(ctx context.Context) error {
 	// very end; the serving side stops first (at ctx), after controlled
 	// shutdown.
 	bgctx, stopBackground := context.WithCancel(context.WithoutCancel(ctx))
+	s.replicas = newReplicas(bgctx, s)
+	defer s.peers.close()
+	defer s.replicas.wait()
 	var background sync.WaitGroup
-	background.Add(2)
+	background.Add(3)
 	go func() { defer background.Done(); s.runSync(bgctx) }()
 	go func() { defer background.Done(); s.reconcileLoop(bgctx) }()
+	go func() { defer background.Done(); s.isr.run(bgctx) }()
 	defer background.Wait()
 	defer stopBackground()
 
@@ -256,6 +266,7 @@ func (s *Server) reconcileLoop(ctx context.Context) {
 			s.log.Error("applying metadata to the partitions", "err", err, "metadata_offset", img.Offset())
 		}
 		s.setApplied(img)
+		s.replicas.update()
 		last = img
 	}
 }

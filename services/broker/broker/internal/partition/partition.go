@@ -41,6 +41,8 @@ type Partition struct {
 	mu      sync.Mutex
 	state   State
 	changed chan struct{} // closed and replaced when data, HW or leadership change
+	bell    *bell         // the manager's: rung with changed
+	lead    leaderState   // as leader: the followers and the ISR change in flight
 }
 
 // State returns the partition's metadata state.
@@ -64,6 +66,9 @@ func (p *Partition) Changed() <-chan struct{} {
 func (p *Partition) notifyLocked() {
 	close(p.changed)
 	p.changed = make(chan struct{})
+	if p.bell != nil {
+		p.bell.ring()
+	}
 }
 
 // AppendAsLeader appends verified batches with the current leader epoch, if
@@ -84,26 +89,25 @@ func (p *Partition) AppendAsLeader(batches []byte, epoch int32) (first, last int
 	return first, last, nil
 }
 
-// advanceHWLocked moves the HW to the LEO when this broker is the only ISR
-// member: nothing else has to acknowledge.
-func (p *Partition) advanceHWLocked() {
-	if len(p.state.ISR) == 1 && p.state.ISR[0] == p.self && p.state.Leader == p.self {
-		p.Log.SetHighWatermark(p.Log.LogEndOffset())
-	}
-}
-
 // update applies a new metadata state. A broker that becomes leader records
-// its epoch at the log end (as Kafka's makeLeader).
+// its epoch at the log end (as Kafka's makeLeader) and starts tracking its
+// followers afresh. An ISR older than one this leader already learnt from
+// an AlterPartition answer is ignored (the image is behind).
 func (p *Partition) update(s State) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	old := p.state
+	if s.Leader == old.Leader && s.LeaderEpoch == old.LeaderEpoch && s.PartitionEpoch < old.PartitionEpoch {
+		s.ISR, s.PartitionEpoch = old.ISR, old.PartitionEpoch
+	}
 	p.state = s
-	if s.Leader == p.self && (old.Leader != p.self || old.LeaderEpoch != s.LeaderEpoch) {
+	newLeadership := s.Leader == p.self && (old.Leader != p.self || old.LeaderEpoch != s.LeaderEpoch)
+	if newLeadership {
 		if err := p.Log.AssignEpoch(s.LeaderEpoch); err != nil && !errors.Is(err, partlog.ErrStaleLeaderEpoch) {
 			return fmt.Errorf("partition %s-%d: assign leader epoch %d: %w", p.Name, p.ID, s.LeaderEpoch, err)
 		}
 	}
+	p.leadershipChangedLocked(old, newLeadership)
 	p.advanceHWLocked()
 	if old.Leader != s.Leader || old.LeaderEpoch != s.LeaderEpoch || !slices.Equal(old.ISR, s.ISR) {
 		p.notifyLocked()
@@ -124,7 +128,14 @@ type Manager struct {
 
 	mu    sync.RWMutex
 	parts map[key]*Partition
+
+	bell bell // rung at every change of any partition
 }
+
+// Changed returns a channel closed at the next change (data, high
+// watermark, leadership) of any partition: the long polls of followers,
+// which cover many partitions, wait on it.
+func (m *Manager) Changed() <-chan struct{} { return m.bell.wait() }
 
 // NewManager manages the partitions of broker self stored in store.
 func NewManager(self int32, store *partlog.Store, log *slog.Logger) *Manager {
@@ -229,7 +240,7 @@ func (m *Manager) open(t *metadata.Topic, id int32) (*Partition, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &Partition{Topic: t.ID, Name: t.Name, ID: id, Log: l, self: m.self, changed: make(chan struct{}), state: State{Leader: metadata.NoLeader}}
+	p := &Partition{Topic: t.ID, Name: t.Name, ID: id, Log: l, self: m.self, changed: make(chan struct{}), bell: &m.bell, state: State{Leader: metadata.NoLeader}}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if existing, ok := m.parts[k]; ok {
