@@ -40,6 +40,8 @@ func init() {
 		// too large for one atomic write is a message too large.
 		{partlog.ErrRecordListTooLarge, stratav1.ErrorCode_ERROR_CODE_MESSAGE_TOO_LARGE},
 		{partlog.ErrStaleLeaderEpoch, stratav1.ErrorCode_ERROR_CODE_FENCED_LEADER_EPOCH},
+		{partlog.ErrOutOfOrderSequence, stratav1.ErrorCode_ERROR_CODE_OUT_OF_ORDER_SEQUENCE_NUMBER},
+		{partlog.ErrInvalidProducerEpoch, stratav1.ErrorCode_ERROR_CODE_INVALID_PRODUCER_EPOCH},
 		// A deleted partition or a closing store: the replica is gone
 		// from this broker, the client asks the metadata again.
 		{partlog.ErrClosed, stratav1.ErrorCode_ERROR_CODE_NOT_LEADER_OR_FOLLOWER},

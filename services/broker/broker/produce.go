@@ -18,6 +18,7 @@ import (
 	"github.com/strata-log/strata/pkg/recordbatch"
 	"github.com/strata-log/strata/pkg/rpc"
 	"github.com/strata-log/strata/services/broker/broker/internal/partition"
+	"github.com/strata-log/strata/services/broker/broker/internal/partlog"
 )
 
 // Produce
@@ -48,10 +49,14 @@ import (
 // NOT_ENOUGH_REPLICAS_AFTER_APPEND when the ISR shrank below
 // min.insync.replicas by then.
 //
-// Producer ids and sequence numbers are checked as CheckClient does (no
-// negative sequence with a producer id) but not deduplicated: an idempotent
-// producer's retry is appended again (BAD_INPUTS rows 10-13 are not
-// implemented yet).
+// Idempotent producers: CheckClient refuses a producer id with a negative
+// sequence (BAD_INPUTS row 9); the partition log then checks each batch's
+// producer epoch and sequence against the producer's state (rows 10, 12 and
+// 13: OUT_OF_ORDER_SEQUENCE_NUMBER or INVALID_PRODUCER_EPOCH, nothing
+// appended) and answers an exact retry of one of the producer's last five
+// batches with the original base offset, appending nothing (row 11); with
+// acks=-1 the retry still waits for the high watermark to pass the
+// originals.
 
 const (
 	// defaultProduceTimeout applies to acks=-1 when timeout_ms is 0.
@@ -234,16 +239,23 @@ func (s *Server) producePartition(img *metadata.Image, acks int32, name string, 
 		appendTime = now.UnixMilli()
 		stampLogAppendTime(records, appendTime)
 	}
-	first, last, err := ref.p.AppendAsLeader(records, ref.state.LeaderEpoch)
+	info, err := ref.p.AppendAsLeader(records, ref.state.LeaderEpoch)
 	if err != nil {
 		if errors.Is(err, partition.ErrNotLeader) {
 			return fail(s.notLeaderNow(name, rp.GetPartitionId(), ref.tp))
 		}
+		if pe, ok := errors.AsType[*partlog.ProducerError](err); ok {
+			return fail(rpc.New(rpc.CodeOf(err), pe.Message(ref.tp)))
+		}
 		return fail(s.logError(ref.tp, err))
 	}
-	res.BaseOffset, res.LogAppendTimeMs, res.LogStartOffset = first, appendTime, ref.p.Log.LogStartOffset()
+	if info.Duplicate {
+		appendTime = -1 // the retry was not appended now: Kafka answers -1
+	}
+	res.BaseOffset, res.LogAppendTimeMs, res.LogStartOffset = info.FirstOffset, appendTime, ref.p.Log.LogStartOffset()
 	if acks == -1 {
-		return res, &ackWait{res: res, p: ref.p, epoch: ref.state.LeaderEpoch, end: last + 1, minISR: cfg.MinInsyncReplicas, tp: ref.tp}
+		// A retry waits for its originals, which may not be committed yet.
+		return res, &ackWait{res: res, p: ref.p, epoch: ref.state.LeaderEpoch, end: info.LastOffset + 1, minISR: cfg.MinInsyncReplicas, tp: ref.tp}
 	}
 	return res, nil
 }

@@ -39,6 +39,8 @@ type Server struct {
 	store *partlog.Store
 	parts *partition.Manager
 	ctl   *controllers
+	// producerIDs is the block of producer ids InitProducerId hands out.
+	producerIDs producerIDs
 	life  lifecycle
 	// Replication: the fetchers of the partitions this broker follows, the
 	// ISR changes of those it leads, and the connections to other brokers.

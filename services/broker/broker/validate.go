@@ -10,6 +10,9 @@ func validators() *rpc.Validators {
 	v := rpc.NewValidators()
 	rpc.RegisterValidator(v, func(r *stratav1.ProduceRequest) error { return checkAcks(r.GetAcks()) })
 	rpc.RegisterValidator(v, func(r *stratav1.ProduceStreamRequest) error { return checkAcks(r.GetRequest().GetAcks()) })
+	rpc.RegisterValidator(v, func(r *stratav1.InitProducerIdRequest) error {
+		return checkProducerIDAndEpoch(r.GetProducerId(), r.GetProducerEpoch())
+	})
 	return v
 }
 

@@ -73,20 +73,22 @@ func (p *Partition) notifyLocked() {
 
 // AppendAsLeader appends verified batches with the current leader epoch, if
 // this broker leads with epoch, and advances the high watermark when the
-// ISR is this broker alone (replication advances it otherwise).
-func (p *Partition) AppendAsLeader(batches []byte, epoch int32) (first, last int64, err error) {
+// ISR is this broker alone (replication advances it otherwise). A retry of
+// an idempotent producer's batches appends nothing and answers the
+// originals' offsets (partlog.Log.Append).
+func (p *Partition) AppendAsLeader(batches []byte, epoch int32) (partlog.AppendInfo, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.state.Leader != p.self || p.state.LeaderEpoch != epoch {
-		return 0, 0, ErrNotLeader
+		return partlog.AppendInfo{}, ErrNotLeader
 	}
-	first, last, err = p.Log.Append(batches, epoch)
-	if err != nil {
-		return 0, 0, err
+	info, err := p.Log.Append(batches, epoch)
+	if err != nil || info.Duplicate {
+		return info, err
 	}
 	p.advanceHWLocked()
 	p.notifyLocked()
-	return first, last, nil
+	return info, nil
 }
 
 // update applies a new metadata state. A broker that becomes leader records

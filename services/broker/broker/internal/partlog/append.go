@@ -1,6 +1,7 @@
 package partlog
 
 import (
+	"errors"
 	"fmt"
 	"math"
 
@@ -9,35 +10,61 @@ import (
 	"github.com/strata-log/strata/pkg/recordbatch"
 )
 
+// AppendInfo is the outcome of a leader's Append.
+type AppendInfo struct {
+	// FirstOffset and LastOffset are the offsets of the first and last
+	// records appended, or, for a duplicate, of the original batches.
+	FirstOffset, LastOffset int64
+	// Duplicate reports a retry: every batch repeated one of its idempotent
+	// producer's last batches, so nothing was appended.
+	Duplicate bool
+}
+
 // Append is the leader's append. batches holds whole record batches back to
 // back, as a produce request carries them, which the caller has verified
-// (recordbatch.Verify and CheckClient). Append gives the batches consecutive
-// offsets from the log end offset, in order, and sets their partition leader
-// epoch to leaderEpoch, rewriting both fields in place in batches (the CRC
-// does not cover them); it then writes all the batches in one atomic write,
-// so that after a crash either all of them or none are in the log, and
-// advances the log end offset. A leaderEpoch newer than the latest epoch of
-// the log is recorded in the leader-epoch history with the first offset.
+// (recordbatch.Verify and CheckClient). Batches of idempotent producers are
+// checked against the producers' state (see producers.go): an append of
+// retried batches only is answered with the offsets of the originals and
+// writes nothing (AppendInfo.Duplicate); a batch out of sequence fails with
+// ErrOutOfOrderSequence, one of an older producer epoch with
+// ErrInvalidProducerEpoch. Append gives the batches consecutive offsets from
+// the log end offset, in order, and sets their partition leader epoch to
+// leaderEpoch, rewriting both fields in place in batches (the CRC does not
+// cover them); it then writes all the batches, and the producer states they
+// change, in one atomic write, so that after a crash either all of them or
+// none are in the log, and advances the log end offset. A leaderEpoch newer
+// than the latest epoch of the log is recorded in the leader-epoch history
+// with the first offset.
 //
-// It returns the offsets of the first and last records appended. An older
-// leaderEpoch fails with ErrStaleLeaderEpoch, an append too large for one
-// write with ErrRecordListTooLarge; in those cases nothing was written.
-// batches is not retained.
-func (l *Log) Append(batches []byte, leaderEpoch int32) (firstOffset, lastOffset int64, err error) {
+// An older leaderEpoch fails with ErrStaleLeaderEpoch, an append too large
+// for one write with ErrRecordListTooLarge; in those cases, as for the
+// producer errors, nothing was written (nor rewritten in batches). batches
+// is not retained.
+func (l *Log) Append(batches []byte, leaderEpoch int32) (AppendInfo, error) {
 	op := l.opAppend
 	if err := l.beginWrite(op); err != nil {
-		return -1, -1, err
+		return AppendInfo{}, err
 	}
 	defer l.endWrite()
 	if latest := l.epochs.latest(); leaderEpoch < 0 || leaderEpoch < latest {
-		return -1, -1, fmt.Errorf("%s: %w: leader epoch %d, latest epoch in the log %d", op, ErrStaleLeaderEpoch, leaderEpoch, latest)
+		return AppendInfo{}, fmt.Errorf("%s: %w: leader epoch %d, latest epoch in the log %d", op, ErrStaleLeaderEpoch, leaderEpoch, latest)
 	}
 	n, err := countBatches(op, batches, l.leo)
 	if err != nil {
-		return -1, -1, err
+		return AppendInfo{}, err
 	}
 	if n == 0 {
-		return -1, -1, fmt.Errorf("%s: %w: no batches", op, recordbatch.ErrCorrupt)
+		return AppendInfo{}, fmt.Errorf("%s: %w: no batches", op, recordbatch.ErrCorrupt)
+	}
+	if first, last, ok := l.duplicate(batches); ok {
+		return AppendInfo{FirstOffset: first, LastOffset: last, Duplicate: true}, nil
+	}
+	producers, err := l.checkProducers(batches, l.leo)
+	if err != nil {
+		if pe, ok := errors.AsType[*ProducerError](err); ok {
+			pe.op, pe.partition = op, l.name
+		}
+		return AppendInfo{}, err
 	}
 	keys := make([]byte, n*dataKeyLen)
 	txn := l.s.db.NewTransaction(true)
@@ -45,7 +72,7 @@ func (l *Log) Append(batches []byte, leaderEpoch int32) (firstOffset, lastOffset
 	next, added := l.leo, int64(0)
 	for batch, err := range recordbatch.All(batches) {
 		if err != nil { // countBatches checked them
-			return -1, -1, fmt.Errorf("%s: %w", op, err)
+			return AppendInfo{}, fmt.Errorf("%s: %w", op, err)
 		}
 		h, _ := recordbatch.ParseHeader(batch)
 		recordbatch.SetBaseOffset(batch, next)
@@ -53,26 +80,30 @@ func (l *Log) Append(batches []byte, leaderEpoch int32) (firstOffset, lastOffset
 		key := l.key.putData(keys, next)
 		keys = keys[dataKeyLen:]
 		if err := stage(op, txn, key, batch); err != nil {
-			return -1, -1, err
+			return AppendInfo{}, err
 		}
 		next += int64(h.LastOffsetDelta) + 1
 		added += int64(len(batch))
 	}
 	epochs, err := l.stageEpoch(op, txn, l.epochs, EpochEntry{Epoch: leaderEpoch, StartOffset: l.leo})
 	if err != nil {
-		return -1, -1, err
+		return AppendInfo{}, err
 	}
 	if err := stage(op, txn, l.sizeKey, putInt64(l.size+added)); err != nil {
-		return -1, -1, err
+		return AppendInfo{}, err
+	}
+	if err := l.stageProducers(op, txn, producers); err != nil {
+		return AppendInfo{}, err
 	}
 	if err := l.commit(op, txn); err != nil {
-		return -1, -1, err
+		return AppendInfo{}, err
 	}
 	first := l.leo
 	l.mu.Lock()
 	l.leo, l.size, l.epochs = next, l.size+added, epochs
+	l.publishProducersLocked(producers)
 	l.mu.Unlock()
-	return first, next - 1, nil
+	return AppendInfo{FirstOffset: first, LastOffset: next - 1}, nil
 }
 
 // AppendReplica is the follower's append: batches, back to back as the
@@ -80,8 +111,10 @@ func (l *Log) Append(batches []byte, leaderEpoch int32) (firstOffset, lastOffset
 // first batch must start at the log end offset and each next one right after
 // the previous one (ErrNotContiguous otherwise), and their epochs must not go
 // back (ErrStaleLeaderEpoch); epochs newer than the history's latest are
-// recorded. The caller verifies the batches' CRCs. All batches are written in
-// one atomic write; an empty batches is a no-op.
+// recorded, and so are the states of the idempotent producers of the
+// batches, without the leader's checks (as Kafka's replication append). The
+// caller verifies the batches' CRCs. All batches are written in one atomic
+// write, with the producer states they change; an empty batches is a no-op.
 func (l *Log) AppendReplica(batches []byte) error {
 	op := l.opReplica
 	if err := l.beginWrite(op); err != nil {
@@ -127,11 +160,16 @@ func (l *Log) AppendReplica(batches []byte) error {
 	if err := stage(op, txn, l.sizeKey, putInt64(l.size+added)); err != nil {
 		return err
 	}
+	producers := l.replicaProducers(batches)
+	if err := l.stageProducers(op, txn, producers); err != nil {
+		return err
+	}
 	if err := l.commit(op, txn); err != nil {
 		return err
 	}
 	l.mu.Lock()
 	l.leo, l.size, l.epochs = next, l.size+added, epochs
+	l.publishProducersLocked(producers)
 	l.mu.Unlock()
 	return nil
 }

@@ -31,7 +31,7 @@ func BenchmarkAppend(b *testing.B) {
 				batch := build(b, 0, batchSpec{records: shape.records, valueSize: 1024})
 				b.SetBytes(int64(len(batch)))
 				for b.Loop() {
-					if _, _, err := l.Append(batch, 1); err != nil {
+					if _, err := l.Append(batch, 1); err != nil {
 						b.Fatal(err)
 					}
 				}
@@ -80,7 +80,7 @@ func BenchmarkRead(b *testing.B) {
 	batch := build(b, 0, batchSpec{records: 64, valueSize: 1024})
 	perRead := readSize / len(batch)
 	for range 64 * perRead {
-		if _, _, err := l.Append(batch, 1); err != nil {
+		if _, err := l.Append(batch, 1); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -31,7 +31,7 @@ func TestConcurrentWriterAndReaders(t *testing.T) {
 				specs[j] = batchSpec{records: 1 + rng.IntN(5), valueSize: []int{20, 1500}[rng.IntN(2)]}
 			}
 			leo := l.LogEndOffset()
-			if _, _, err := l.Append(buildCrashLike(leo, specs), epoch); err != nil {
+			if _, err := l.Append(buildCrashLike(leo, specs), epoch); err != nil {
 				errs <- err
 				return
 			}

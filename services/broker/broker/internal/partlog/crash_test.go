@@ -74,7 +74,8 @@ func runCrashWriter(dir, fsync string) int {
 		go func() {
 			for range 1_000_000 {
 				leo := l.LogEndOffset()
-				first, last, err := l.Append(buildCrashAppend(leo), 1)
+				info, err := l.Append(buildCrashAppend(leo), 1)
+				first, last := info.FirstOffset, info.LastOffset
 				if err != nil {
 					errs <- err
 					return
@@ -205,8 +206,8 @@ func checkCrashedPartition(t *testing.T, l *Log, lastAck int64) {
 	if h := l.EpochHistory(); len(h) != 1 || h[0] != (EpochEntry{1, 0}) {
 		t.Fatalf("partition %d: epoch history after recovery = %v", l.Partition(), h)
 	}
-	first, _, err := l.Append(buildCrashAppend(leo), 1)
-	if err != nil || first != leo {
+	info, err := l.Append(buildCrashAppend(leo), 1)
+	if first := info.FirstOffset; err != nil || first != leo {
 		t.Fatalf("partition %d: append after recovery at %d: %v", l.Partition(), first, err)
 	}
 }

@@ -8,17 +8,19 @@ import (
 )
 
 // Sentinel errors. Errors returned by this package match at most one of them
-// with errors.Is (ErrRecordListTooLarge and ErrStaleLeaderEpoch excepted,
-// which are about the caller's input and match nothing else); the broker maps
-// them to Kafka error codes:
+// with errors.Is (ErrRecordListTooLarge, ErrStaleLeaderEpoch and the producer
+// errors excepted, which are about the caller's input and match nothing
+// else); the broker maps them to Kafka error codes:
 //
-//	ErrOffsetOutOfRange    OFFSET_OUT_OF_RANGE (1)
-//	ErrCorrupt             CORRUPT_MESSAGE (2) / KAFKA_STORAGE_ERROR for stored data
-//	ErrStorage             KAFKA_STORAGE_ERROR (56)
-//	ErrRecordListTooLarge  RECORD_LIST_TOO_LARGE (18)
-//	ErrStaleLeaderEpoch    FENCED_LEADER_EPOCH (74)
-//	ErrNotContiguous       (replication: the follower resets its fetch offset)
-//	ErrClosed              NOT_LEADER_OR_FOLLOWER / UNKNOWN_TOPIC_OR_PARTITION
+//	ErrOffsetOutOfRange      OFFSET_OUT_OF_RANGE (1)
+//	ErrCorrupt               CORRUPT_MESSAGE (2) / KAFKA_STORAGE_ERROR for stored data
+//	ErrStorage               KAFKA_STORAGE_ERROR (56)
+//	ErrRecordListTooLarge    RECORD_LIST_TOO_LARGE (18)
+//	ErrStaleLeaderEpoch      FENCED_LEADER_EPOCH (74)
+//	ErrOutOfOrderSequence    OUT_OF_ORDER_SEQUENCE_NUMBER (45)
+//	ErrInvalidProducerEpoch  INVALID_PRODUCER_EPOCH (47)
+//	ErrNotContiguous         (replication: the follower resets its fetch offset)
+//	ErrClosed                NOT_LEADER_OR_FOLLOWER / UNKNOWN_TOPIC_OR_PARTITION
 var (
 	// ErrOffsetOutOfRange reports an offset below the log start offset or
 	// above the log end offset. The error is an *OffsetOutOfRangeError,
@@ -53,7 +55,57 @@ var (
 	// ErrStaleLeaderEpoch reports a leader epoch that is negative or older
 	// than the latest epoch of the log. Nothing was written.
 	ErrStaleLeaderEpoch = errors.New("partlog: stale leader epoch")
+
+	// ErrOutOfOrderSequence reports a batch of an idempotent producer whose
+	// sequence number does not follow the producer's last one, or that
+	// starts a new producer epoch at a sequence other than 0. The error is
+	// a *ProducerError. Nothing was written.
+	ErrOutOfOrderSequence = errors.New("partlog: out of order sequence number")
+
+	// ErrInvalidProducerEpoch reports a batch of an idempotent producer
+	// whose epoch is older than the producer's last one. The error is a
+	// *ProducerError. Nothing was written.
+	ErrInvalidProducerEpoch = errors.New("partlog: invalid producer epoch")
 )
+
+// ProducerError is the error of an append refused by the producer state
+// checks. It matches ErrOutOfOrderSequence or ErrInvalidProducerEpoch;
+// Message gives Kafka's text, for the broker to return to the client.
+type ProducerError struct {
+	op, partition string // for Error: the operation and the log's name
+	err           error
+	ProducerID    int64
+	// Offset is where the batch would have been appended.
+	Offset int64
+	// Epoch and Sequence are the batch's producer epoch and base sequence;
+	// CurrentEpoch and CurrentSequence the producer's, as the partition
+	// knows them.
+	Epoch, CurrentEpoch       int16
+	Sequence, CurrentSequence int32
+	// NewEpoch: the batch starts a new producer epoch at a sequence
+	// other than 0.
+	NewEpoch bool
+}
+
+func (e *ProducerError) Error() string {
+	return e.op + ": " + e.err.Error() + ": " + e.Message(e.partition)
+}
+
+func (e *ProducerError) Unwrap() error { return e.err }
+
+// Message is Kafka's text for the error, naming the partition tp ("T-0").
+func (e *ProducerError) Message(tp string) string {
+	switch {
+	case e.err == ErrInvalidProducerEpoch:
+		return fmt.Sprintf("Epoch of producer %d at offset %d in %s is %d, which is smaller than the last seen epoch %d",
+			e.ProducerID, e.Offset, tp, e.Epoch, e.CurrentEpoch)
+	case e.NewEpoch:
+		return fmt.Sprintf("Invalid sequence number for new epoch: %d (request epoch), %d (seq. number)", e.Epoch, e.Sequence)
+	default:
+		return fmt.Sprintf("Out of order sequence number for producer %d at offset %d in partition %s: %d (incoming seq. number), %d (current end sequence number)",
+			e.ProducerID, e.Offset, tp, e.Sequence, e.CurrentSequence)
+	}
+}
 
 // OffsetOutOfRangeError is the error of a read, a truncation or a deletion at
 // an offset the log does not hold. It matches ErrOffsetOutOfRange. Its text

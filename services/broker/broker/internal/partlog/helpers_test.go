@@ -103,7 +103,8 @@ func nBatches(n, records, valueSize int) []batchSpec {
 func appendAt(t testing.TB, l *Log, epoch int32, specs ...batchSpec) (first, last int64) {
 	t.Helper()
 	leo := l.LogEndOffset()
-	first, last, err := l.Append(build(t, leo, specs...), epoch)
+	info, err := l.Append(build(t, leo, specs...), epoch)
+	first, last = info.FirstOffset, info.LastOffset
 	if err != nil {
 		t.Fatalf("Append at %d: %v", leo, err)
 	}

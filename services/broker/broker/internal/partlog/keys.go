@@ -15,6 +15,8 @@ const (
 	metaKeyLen = dataKeyLen + 1 // prefix | 0xFF x 8 | kind
 	// epochKeyLen is the length of a leader-epoch history key.
 	epochKeyLen = metaKeyLen + 4 // meta key | epoch
+	// producerKeyLen is the length of a producer state key.
+	producerKeyLen = metaKeyLen + 8 // meta key | producer id
 )
 
 // Kinds of metadata keys.
@@ -23,6 +25,7 @@ const (
 	kindHighWatermark byte = 0x02 // high watermark checkpoint
 	kindSize          byte = 0x03 // total bytes of the stored batches
 	kindEpoch         byte = 0x10 // followed by the epoch: its start offset
+	kindProducer      byte = 0x20 // followed by the producer id: its state
 )
 
 // partKey is the key prefix of one partition: topic id | partition (BE).
@@ -62,6 +65,10 @@ func (k *partKey) meta(kind byte) []byte { return append(k.metaStart(), kind) }
 
 func (k *partKey) epoch(epoch int32) []byte {
 	return binary.BigEndian.AppendUint32(k.meta(kindEpoch), uint32(epoch))
+}
+
+func (k *partKey) producer(id int64) []byte {
+	return binary.BigEndian.AppendUint64(k.meta(kindProducer), uint64(id))
 }
 
 // end is a key greater than every key of the partition and less than every

@@ -40,6 +40,9 @@ type Log struct {
 	cpHW     int64        // the high watermark last checkpointed
 	deleted  bool
 	failed   error // the write error that took the log offline
+	// producers holds the idempotent producers' states by producer id;
+	// writers replace states (never modify them) under mu.
+	producers map[int64]*ProducerState
 }
 
 // Topic returns the log's topic id.
@@ -290,6 +293,9 @@ func (s *Store) load(op string, id PartitionID) (*Log, error) {
 		}
 		it.Close()
 		found = found || len(l.epochs) > 0
+		if err := l.loadProducers(op, txn); err != nil {
+			return err
+		}
 
 		// The last batch gives the log end offset; the first one tells
 		// whether a deletion was cut short below the log start offset.
@@ -352,6 +358,11 @@ func (s *Store) load(op string, id PartitionID) (*Log, error) {
 			return nil, err
 		}
 		l.epochs = kept
+	}
+	// Producer states that point past the log end: a truncation deletes
+	// the batches before it fixes the states.
+	if err := l.truncateProducers(op, l.leo); err != nil {
+		return nil, err
 	}
 	return l, nil
 }

@@ -69,9 +69,9 @@ func TestAppendSetsOffsetsAndEpoch(t *testing.T) {
 	l := partition(t, s, metadata.NewTopicID(), 3)
 	appendAt(t, l, 4, batchSpec{records: 5, valueSize: 20})
 	in := build(t, 5, batchSpec{records: 2, valueSize: 20}, batchSpec{records: 3, valueSize: 2000})
-	first, last, err := l.Append(in, 7)
-	if err != nil || first != 5 || last != 9 {
-		t.Fatalf("Append = %d, %d, %v; want 5, 9", first, last, err)
+	info, err := l.Append(in, 7)
+	if err != nil || info != (AppendInfo{FirstOffset: 5, LastOffset: 9}) {
+		t.Fatalf("Append = %+v, %v; want [5, 9]", info, err)
 	}
 	got := readAll(t, l, 0, 10, 1<<20)
 	for i, want := range []struct {
@@ -183,7 +183,7 @@ func TestAppendRejectsBadInput(t *testing.T) {
 		{"negative epoch", good, -1, ErrStaleLeaderEpoch},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, _, err := l.Append(tc.input, tc.epoch)
+			_, err := l.Append(tc.input, tc.epoch)
 			wantErr(t, err, tc.target)
 			if got := stateOf(l); got != before {
 				t.Fatalf("state changed: %+v, was %+v", got, before)
@@ -201,7 +201,7 @@ func TestRecordListTooLarge(t *testing.T) {
 	l := partition(t, s, metadata.NewTopicID(), 0)
 	// Inline batches (under 1 KiB) count fully against badger's limit on
 	// a transaction (15% of the memtable, ~157 KB).
-	_, _, err := l.Append(build(t, 0, nBatches(400, 1, 500)...), 1)
+	_, err := l.Append(build(t, 0, nBatches(400, 1, 500)...), 1)
 	wantErr(t, err, ErrRecordListTooLarge)
 	if got := stateOf(l); got != (state{epochs: "[]"}) {
 		t.Fatalf("state after a rejected append: %+v", got)
@@ -298,7 +298,7 @@ func TestClosed(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatalf("second Close: %v", err)
 	}
-	_, _, err = l.Append(build(t, 1, batchSpec{records: 1, valueSize: 10}), 1)
+	_, err = l.Append(build(t, 1, batchSpec{records: 1, valueSize: 10}), 1)
 	wantErr(t, err, ErrClosed)
 	_, err = l.Read(0, 100, 1)
 	wantErr(t, err, ErrClosed)
@@ -347,7 +347,7 @@ func TestStorageErrorTakesLogOffline(t *testing.T) {
 	l := partition(t, s, topic, 0)
 	other := partition(t, s, topic, 1)
 	before := stateOf(l)
-	_, _, err = l.Append(build(t, 0, batchSpec{records: 3, valueSize: 10}), 1)
+	_, err = l.Append(build(t, 0, batchSpec{records: 3, valueSize: 10}), 1)
 	wantErr(t, err, ErrStorage)
 	if !errors.Is(err, fail) {
 		t.Fatalf("error %v does not wrap the engine's", err)
@@ -359,7 +359,7 @@ func TestStorageErrorTakesLogOffline(t *testing.T) {
 		t.Fatalf("Read after a failed append = %d bytes, %v", len(buf), err)
 	}
 	knobs.beforeCommit = nil
-	_, _, err = l.Append(build(t, 0, batchSpec{records: 3, valueSize: 10}), 1)
+	_, err = l.Append(build(t, 0, batchSpec{records: 3, valueSize: 10}), 1)
 	wantErr(t, err, ErrStorage) // offline until reopened
 	wantErr(t, l.TruncateTo(0), ErrStorage)
 	appendAt(t, other, 1, batchSpec{records: 1, valueSize: 10}) // other partitions work

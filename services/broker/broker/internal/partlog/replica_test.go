@@ -263,7 +263,7 @@ func TestEpochHistory(t *testing.T) {
 		t.Fatalf("history after AssignEpoch = %s", h)
 	}
 	wantErr(t, l.AssignEpoch(6), ErrStaleLeaderEpoch)
-	_, _, err := l.Append(build(t, 15, batchSpec{records: 1, valueSize: 10}), 7)
+	_, err := l.Append(build(t, 15, batchSpec{records: 1, valueSize: 10}), 7)
 	wantErr(t, err, ErrStaleLeaderEpoch)
 	appendAt(t, l, 8, batchSpec{records: 3, valueSize: 10}) // [15, 18)
 	if h := history(); h != "[{0 0} {2 6} {5 9} {8 15}]" {
@@ -384,7 +384,7 @@ func TestOffsetOverflow(t *testing.T) {
 		t.Fatal(err)
 	}
 	before := stateOf(l)
-	_, _, err := l.Append(build(t, 0, batchSpec{records: 10, valueSize: 10}), 1)
+	_, err := l.Append(build(t, 0, batchSpec{records: 10, valueSize: 10}), 1)
 	wantErr(t, err, recordbatch.ErrInvalidRecord)
 	wantErr(t, l.AppendReplica(leaderBatches(t, start, 1, batchSpec{records: 10, valueSize: 10})), recordbatch.ErrInvalidRecord)
 	if got := stateOf(l); got != before {

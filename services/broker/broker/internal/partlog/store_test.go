@@ -113,7 +113,7 @@ func TestDeletePartition(t *testing.T) {
 			t.Errorf("%v: %+v", id, got)
 		}
 	}
-	_, _, err := deleted.Append(build(t, 30, batchSpec{records: 1, valueSize: 10}), 2)
+	_, err := deleted.Append(build(t, 30, batchSpec{records: 1, valueSize: 10}), 2)
 	wantErr(t, err, ErrClosed)
 	_, err = deleted.Read(0, 100, 30)
 	wantErr(t, err, ErrClosed)

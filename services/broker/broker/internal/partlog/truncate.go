@@ -9,8 +9,10 @@ import (
 // with a base offset >= offset goes, and when offset falls inside a batch,
 // that whole batch goes too, so the log end offset becomes that batch's base
 // offset. The leader-epoch history loses the entries starting at or after the
-// new log end offset, and the high watermark is lowered to it if it was above
-// (and checkpointed). An offset at or beyond the log end offset deletes no
+// new log end offset, the states of the idempotent producers whose batches
+// went are rebuilt from the batches left (see truncateProducers), and the
+// high watermark is lowered to the new log end if it was above (and
+// checkpointed). An offset at or beyond the log end offset deletes no
 // batch, only the epochs that start at the log end (assigned, never written);
 // one at or below the log start offset empties the log as
 // TruncateFullyAndStartAt(offset) does, as Kafka does.
@@ -50,6 +52,9 @@ func (l *Log) TruncateTo(offset int64) error {
 	if err := l.dropFrom(op, base, onDisk); err != nil {
 		return err
 	}
+	if err := l.truncateProducers(op, base); err != nil {
+		return err
+	}
 	return l.checkpoint(op)
 }
 
@@ -69,9 +74,9 @@ func (l *Log) dropEndEpochs(op string) error {
 }
 
 // TruncateFullyAndStartAt empties the log and restarts it at offset: the log
-// start offset, log end offset and high watermark all become offset and the
-// leader-epoch history is cleared. A follower does this when its log end
-// offset is below the leader's log start offset.
+// start offset, log end offset and high watermark all become offset, and the
+// leader-epoch history and the producer states are cleared. A follower does
+// this when its log end offset is below the leader's log start offset.
 func (l *Log) TruncateFullyAndStartAt(offset int64) error {
 	op := "partlog: truncate fully " + l.name
 	if err := l.beginWrite(op); err != nil {
@@ -89,9 +94,13 @@ func (l *Log) truncateFully(op string, offset int64) error {
 	l.mu.Lock()
 	l.logStart, l.leo, l.hw, l.epochs = offset, offset, offset, nil
 	l.mu.Unlock()
-	// Delete from the end, then move the log start: a crash in between
-	// leaves a shorter (or empty) old log, never a hole.
+	// Delete from the end, then the producer states, then move the log
+	// start: a crash in between leaves a shorter (or empty) old log, never a
+	// hole, and the states that point past its end are fixed when it opens.
 	if err := l.dropFrom(op, 0, onDisk); err != nil {
+		return err
+	}
+	if err := l.clearProducers(op); err != nil {
 		return err
 	}
 	txn := l.s.db.NewTransaction(true)
