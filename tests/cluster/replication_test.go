@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"testing"
@@ -133,5 +134,87 @@ func TestISRShrinksWhenAFollowerStopsAndAcksAllNeedsMinISR(t *testing.T) {
 	waitReplicasEqual(t, c, "isr", 0, []int32{101, 102}, 5)
 	if off := mustProduce(t, c.BrokerClient(101), req); off != 5 {
 		t.Fatalf("acks=all after the follower rejoined: offset %d", off)
+	}
+}
+
+// TestBrokersServeWithoutAControllerQuorum: with two of three controllers
+// down there is no quorum, and the brokers go on serving acks=all produce
+// and fetch on the leaders they have; ISR changes resume with the quorum.
+func TestBrokersServeWithoutAControllerQuorum(t *testing.T) {
+	c := Start(t, Options{BrokerSessionTimeout: 2 * time.Second})
+	for _, id := range []int32{101, 102} {
+		c.AddBroker(id, "", nil)
+	}
+	createTopics(t, c, 101, topicSpec{name: "noquorum", assignment: [][]int32{{101, 102}}, configs: map[string]string{"min.insync.replicas": "2"}})
+	waitISR(t, c, "noquorum", 0, []int32{101, 102})
+	c.StopController(2)
+	c.StopController(3)
+	for i := range 10 {
+		req := produceReq("noquorum", 0, -1, buildBatch(t, recordbatch.None, nil, records(4, 50, time.Now().UnixMilli(), fmt.Sprintf("nq%d", i))))
+		req.TimeoutMs = 10000
+		if off := mustProduce(t, c.BrokerClient(101), req); off != int64(4*i) {
+			t.Fatalf("acks=all without a quorum: offset %d", off)
+		}
+	}
+	if got := fetchUntil(t, c.BrokerClient(101), "noquorum", 0, 0, 40, 1<<20); len(got) != 40 {
+		t.Fatalf("fetched %d records without a quorum", len(got))
+	}
+	waitReplicasEqual(t, c, "noquorum", 0, []int32{101, 102}, 40)
+
+	// The quorum comes back; a stopped follower then leaves the ISR.
+	c.StartController(2)
+	c.StartController(3)
+	c.WaitActive(20 * time.Second)
+	c.StopRealBroker(102)
+	waitISR(t, c, "noquorum", 0, []int32{101})
+}
+
+// TestAConsumerFetchFollowsTheLeaderChange: a long poll on the leader is
+// answered NOT_LEADER_OR_FOLLOWER naming the new leader when the leadership
+// moves (here by controlled shutdown), and the new leader serves every
+// committed record.
+func TestAConsumerFetchFollowsTheLeaderChange(t *testing.T) {
+	c := Start(t, Options{BrokerSessionTimeout: 2 * time.Second})
+	for _, id := range []int32{101, 102} {
+		c.AddBroker(id, "", nil)
+	}
+	createTopics(t, c, 101, topicSpec{name: "moving", assignment: [][]int32{{101, 102}}})
+	waitISR(t, c, "moving", 0, []int32{101, 102})
+	req := produceReq("moving", 0, -1, buildBatch(t, recordbatch.None, nil, records(6, 50, time.Now().UnixMilli(), "m")))
+	req.TimeoutMs = 10000
+	mustProduce(t, c.BrokerClient(101), req)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	stream, err := c.BrokerClient(101).Fetch(ctx, &stratav1.FetchRequest{MaxWaitMs: 20000, MinBytes: 1, MaxBytes: 1 << 20, Topics: []*stratav1.FetchTopic{{
+		Name: "moving", Partitions: []*stratav1.FetchPartition{{PartitionId: 0, FetchOffset: 6, CurrentLeaderEpoch: -1}},
+	}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	answer := make(chan *stratav1.FetchPartitionResult, 1)
+	go func() {
+		resp, err := stream.Recv()
+		if err != nil {
+			answer <- &stratav1.FetchPartitionResult{ErrorCode: -1, ErrorMessage: err.Error()}
+			return
+		}
+		answer <- resp.GetTopics()[0].GetPartitions()[0]
+	}()
+	stopped := make(chan struct{})
+	go func() { defer close(stopped); c.StopRealBroker(101) }()
+	var r *stratav1.FetchPartitionResult
+	select {
+	case r = <-answer:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the long poll was not answered when the leadership moved")
+	}
+	<-stopped
+	if r.GetErrorCode() != stratav1.ErrorCode_ERROR_CODE_NOT_LEADER_OR_FOLLOWER || r.GetCurrentLeader().GetLeaderId() != 102 {
+		t.Fatalf("long poll answered %v %q, leader hint %v", r.GetErrorCode(), r.GetErrorMessage(), r.GetCurrentLeader())
+	}
+	got := fetchUntil(t, c.BrokerClient(102), "moving", 0, 0, 6, 1<<20)
+	if len(got) != 6 {
+		t.Fatalf("the new leader serves %d records, want 6", len(got))
 	}
 }

@@ -22,6 +22,7 @@ import (
 
 // brokerProc is a strata-broker process on its data dir and address.
 type brokerProc struct {
+	id             int
 	bin, dir, addr string
 	controllers    []string
 	proc           *daemon
@@ -29,7 +30,7 @@ type brokerProc struct {
 
 func newBrokerProc(t *testing.T, bin binaries, clusterID string, controllers []string, id int) *brokerProc {
 	t.Helper()
-	b := &brokerProc{bin: bin.broker, dir: filepath.Join(t.TempDir(), fmt.Sprintf("broker-%d", id)), addr: testutil.FreeAddr(t), controllers: controllers}
+	b := &brokerProc{id: id, bin: bin.broker, dir: filepath.Join(t.TempDir(), fmt.Sprintf("broker-%d", id)), addr: testutil.FreeAddr(t), controllers: controllers}
 	out := mustRun(t, bin.broker, "format", "--data-dir", b.dir, "--cluster-id", clusterID, "--node-id", fmt.Sprint(id))
 	if want := fmt.Sprintf("Formatted %s for cluster %s, broker %d\n", b.dir, clusterID, id); out != want {
 		t.Fatalf("format printed %q, want %q", out, want)
@@ -39,7 +40,7 @@ func newBrokerProc(t *testing.T, bin binaries, clusterID string, controllers []s
 
 func (b *brokerProc) start(t *testing.T) {
 	t.Helper()
-	b.proc = start(t, "broker", b.bin, "run", "--node-id", "101", "--data-dir", b.dir, "--listen", b.addr,
+	b.proc = start(t, fmt.Sprintf("broker %d", b.id), b.bin, "run", "--node-id", fmt.Sprint(b.id), "--data-dir", b.dir, "--listen", b.addr,
 		"--controllers", strings.Join(b.controllers, ","), "--log-format", "text", "--log-level", "warn")
 }
 
