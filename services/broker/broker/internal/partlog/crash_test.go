@@ -24,7 +24,12 @@ const (
 	crashDirEnv   = "STRATA_PARTLOG_CRASH_DIR"
 	crashFsyncEnv = "STRATA_PARTLOG_CRASH_FSYNC"
 	crashTopicEnv = "STRATA_PARTLOG_CRASH_TOPIC"
+	// crashModeEnv is crashProducers for a writer of idempotent batches
+	// (buildProducerCrashAppend), empty for plain ones.
+	crashModeEnv = "STRATA_PARTLOG_CRASH_MODE"
 )
+
+const crashProducers = "producers"
 
 // crashAppend is what the writer appends each time: batches in the value
 // log and inline in the LSM tree; 12 offsets.
@@ -71,10 +76,14 @@ func runCrashWriter(dir, fsync string) int {
 		if err != nil {
 			return fail(err)
 		}
+		build := buildCrashAppend
+		if os.Getenv(crashModeEnv) == crashProducers {
+			build = func(leo int64) []byte { return buildProducerCrashAppend(p, leo) }
+		}
 		go func() {
 			for range 1_000_000 {
 				leo := l.LogEndOffset()
-				info, err := l.Append(buildCrashAppend(leo), 1)
+				info, err := l.Append(build(leo), 1)
 				first, last := info.FirstOffset, info.LastOffset
 				if err != nil {
 					errs <- err
@@ -123,64 +132,72 @@ func buildCrashLike(start int64, specs []batchSpec) []byte {
 func TestCrashKeepsAcknowledgedAppends(t *testing.T) {
 	for i := range 8 {
 		fsync := []FsyncPolicy{FsyncEveryBatch, FsyncNever}[i%2]
-		// Kill at a different point each round.
-		killAfter := 30 + rand.IntN(600)
 		t.Run(fmt.Sprintf("%s/%d", fsync, i), func(t *testing.T) {
-			dir := t.TempDir()
-			topic := metadata.NewTopicID()
-			ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
-			defer cancel()
-			cmd := exec.CommandContext(ctx, os.Args[0])
-			cmd.Env = append(os.Environ(),
-				crashDirEnv+"="+dir, crashFsyncEnv+"="+fsync.String(), crashTopicEnv+"="+hex.EncodeToString(topic[:]))
-			var stderr strings.Builder
-			cmd.Stderr = &stderr
-			stdout, err := cmd.StdoutPipe()
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
-			lastAck := make([]int64, crashPartitions)
-			for p := range lastAck {
-				lastAck[p] = -1
-			}
-			acks, killed := 0, false
-			sc := bufio.NewScanner(stdout)
-			for sc.Scan() {
-				var p int
-				var first, last int64
-				if _, err := fmt.Sscanf(sc.Text(), "ack %d %d %d", &p, &first, &last); err != nil || p < 0 || p >= crashPartitions {
-					t.Fatalf("writer printed %q", sc.Text())
-				}
-				if first != lastAck[p]+1 {
-					t.Fatalf("writer acknowledged [%d, %d] of partition %d after %d", first, last, p, lastAck[p])
-				}
-				lastAck[p], acks = last, acks+1
-				if acks == killAfter && !killed {
-					// Kill -9 in the middle of the load; the acks
-					// already in the pipe still count.
-					if err := syscall.Kill(cmd.Process.Pid, syscall.SIGKILL); err != nil {
-						t.Fatal(err)
-					}
-					killed = true
-				}
-			}
-			err = cmd.Wait()
-			if !killed {
-				t.Fatalf("writer exited after %d acks: %v\n%s", acks, err, stderr.String())
-			}
-			if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); !ok || ws.Signal() != syscall.SIGKILL {
-				t.Fatalf("writer ended with %v, not SIGKILL\n%s", err, stderr.String())
-			}
-
+			dir, topic, lastAck := crashWriter(t, "", fsync)
 			s := reopen(t, dir, Options{})
 			for p := range int32(crashPartitions) {
 				checkCrashedPartition(t, partition(t, s, topic, p), lastAck[p])
 			}
 		})
 	}
+}
+
+// crashWriter runs the crash writer in mode on a new directory, kills it
+// with SIGKILL at a random point of its appends, and returns the directory,
+// the topic and the last offset acknowledged in each partition.
+func crashWriter(t *testing.T, mode string, fsync FsyncPolicy) (string, metadata.TopicID, []int64) {
+	t.Helper()
+	// Kill at a different point each time.
+	killAfter := 30 + rand.IntN(600)
+	dir := t.TempDir()
+	topic := metadata.NewTopicID()
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, os.Args[0])
+	cmd.Env = append(os.Environ(), crashDirEnv+"="+dir, crashFsyncEnv+"="+fsync.String(),
+		crashTopicEnv+"="+hex.EncodeToString(topic[:]), crashModeEnv+"="+mode)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	lastAck := make([]int64, crashPartitions)
+	for p := range lastAck {
+		lastAck[p] = -1
+	}
+	acks, killed := 0, false
+	sc := bufio.NewScanner(stdout)
+	for sc.Scan() {
+		var p int
+		var first, last int64
+		if _, err := fmt.Sscanf(sc.Text(), "ack %d %d %d", &p, &first, &last); err != nil || p < 0 || p >= crashPartitions {
+			t.Fatalf("writer printed %q", sc.Text())
+		}
+		if first != lastAck[p]+1 {
+			t.Fatalf("writer acknowledged [%d, %d] of partition %d after %d", first, last, p, lastAck[p])
+		}
+		lastAck[p], acks = last, acks+1
+		if acks == killAfter && !killed {
+			// Kill -9 in the middle of the load; the acks already in
+			// the pipe still count.
+			if err := syscall.Kill(cmd.Process.Pid, syscall.SIGKILL); err != nil {
+				t.Fatal(err)
+			}
+			killed = true
+		}
+	}
+	err = cmd.Wait()
+	if !killed {
+		t.Fatalf("writer exited after %d acks: %v\n%s", acks, err, stderr.String())
+	}
+	if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); !ok || ws.Signal() != syscall.SIGKILL {
+		t.Fatalf("writer ended with %v, not SIGKILL\n%s", err, stderr.String())
+	}
+	return dir, topic, lastAck
 }
 
 // checkCrashedPartition checks a partition the crash writer appended to, up

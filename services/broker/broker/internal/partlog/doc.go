@@ -10,9 +10,12 @@
 // A Log serves the broker's paths:
 //
 //   - produce (leader): Append assigns offsets from the LEO and the leader
-//     epoch to verified batches and writes them in one atomic write;
+//     epoch to verified batches and writes them in one atomic write; it
+//     checks the batches of idempotent producers against the producers'
+//     states (epoch, sequence numbers) and answers a retry of a producer's
+//     last batches with their offsets, appending nothing (producers.go);
 //   - replication (follower): AppendReplica appends the leader's batches as
-//     they are, if they continue the log; LastOffsetForEpoch answers
+//     they are, if they continue the log, and records their producers; LastOffsetForEpoch answers
 //     OffsetForLeaderEpoch; TruncateTo and TruncateFullyAndStartAt truncate
 //     after a divergence (KIP-101, KIP-320); AssignEpoch records a new
 //     leader's epoch at the LEO;
@@ -48,6 +51,8 @@
 //	          kind 0x03 size of the batches  value: int64 (bytes)
 //	epoch     prefix | 0xFF x 8 | 0x10 | epoch (uint32)  33 bytes
 //	          value: the epoch's start offset (int64)
+//	producer  prefix | 0xFF x 8 | 0x20 | id (uint64)     37 bytes
+//	          value: the producer's state (epoch, last batches; producers.go)
 //
 // Base offsets are below 2^63, so no data key has 0xFF x 8 after the prefix:
 // metadata keys never collide with data keys and sort after all of them,
@@ -56,8 +61,9 @@
 // partition (Store.Compact uses it).
 //
 // The LEO is not stored: it is the end of the last batch (or the log start
-// offset of an empty log). The log start offset, size and epoch entries are
-// written in the same transaction as the batches that change them.
+// offset of an empty log). The log start offset, size, epoch entries and
+// producer states are written in the same transaction as the batches that
+// change them.
 //
 // # Writes that take several transactions
 //
@@ -65,16 +71,18 @@
 // chunks, ordered so that every prefix of them leaves a valid log:
 // truncations delete from the end backwards (a crash leaves a shorter log,
 // with the epoch entries of the deleted batches gone in the same
-// transactions); DeleteBefore writes the new log start offset first and then
-// deletes the batches below it, and opening a partition finishes a deletion a
-// crash cut short. A failed write takes the Log offline (ErrStorage) until the
+// transactions; the producer states are rebuilt after the batches go, or,
+// after a crash, when the partition next opens); DeleteBefore writes the new
+// log start offset first and then deletes the batches below it, and opening
+// a partition finishes a deletion a crash cut short. A failed write takes the Log offline (ErrStorage) until the
 // Store is reopened, since badger may have applied part of it.
 //
 // # Concurrency
 //
 // A Log runs one write at a time (Append, AppendReplica, AssignEpoch,
 // TruncateTo, TruncateFullyAndStartAt, DeleteBefore, ApplyRetention) and any
-// number of reads beside it. A read takes the log's bounds and a badger
+// number of reads beside it. The producer states are the writer's: only
+// writes read them, and they replace them under Log.mu for Producer. A read takes the log's bounds and a badger
 // snapshot together; writers publish a higher LEO after their batches are
 // committed and a higher log start or lower LEO before batches are deleted,
 // so a reader never sees a bound without its batches.

@@ -426,7 +426,7 @@ func (l *Log) loadProducers(op string, txn *badger.Txn) error {
 const (
 	producerVersion   = 1
 	producerHeaderLen = 4
-	producerBatchLen  = 36
+	producerBatchLen  = 32
 )
 
 func encodeProducer(e *ProducerState) []byte {
