@@ -26,17 +26,17 @@ import (
 // data plane has them today. Every row asserts the exact code and the
 // message, and that nothing stored changed: the LEO, HW, log start offset,
 // stored size and leadership of every partition on every broker, and the
-// brokers' and the active controller's metadata offsets.
+// brokers' and the active controller's metadata offsets. Rows 10-13 (an
+// idempotent producer's batches) are a table of their own, which also
+// checks the offset of an exact retry.
 //
-// Not here: rows 10-13 (producer ids are not deduplicated yet: see
-// TestIdempotentBatchesAreAppendedAsPlainBatches, which checks that such
-// batches are at least stored intact); row 20 (the ISR shrinks after the
-// append, which does change the log: TestNotEnoughReplicasAfterAppend);
-// row 21 (a failing disk: the storage engine cannot be made to fail from
-// outside the broker; the mapping of its errors to KAFKA_STORAGE_ERROR is
-// the broker's sentinel registration); row 25 (TestOffsetNotAvailable...);
-// row 26 (the client APIs name topics, not topic ids: Replicate, issue #5,
-// is where topic ids come in).
+// Not here: row 20 (the ISR shrinks after the append, which does change
+// the log: TestNotEnoughReplicasAfterAppend); row 21 (a failing disk: the
+// storage engine cannot be made to fail from outside the broker; the
+// mapping of its errors to KAFKA_STORAGE_ERROR is the broker's sentinel
+// registration); row 25 (TestOffsetNotAvailable...); row 26 (the client
+// APIs name topics, not topic ids: Replicate, issue #5, is where topic ids
+// come in).
 
 // Layout of the batch header fields the table corrupts (pkg/recordbatch).
 const (
@@ -62,6 +62,7 @@ type outcome struct {
 	code stratav1.ErrorCode
 	msg  string
 	hint *stratav1.LeaderHint
+	base int64 // a produce's base offset
 }
 
 func (o outcome) String() string {
@@ -85,7 +86,7 @@ func produceOutcomes(t *testing.T, c *Cluster, id int32, req *stratav1.ProduceRe
 		out["unary"] = wholeRequest(err)
 	} else {
 		r := resp.GetTopics()[0].GetPartitions()[0]
-		out["unary"] = outcome{"OK", r.GetErrorCode(), r.GetErrorMessage(), r.GetCurrentLeader()}
+		out["unary"] = outcome{"OK", r.GetErrorCode(), r.GetErrorMessage(), r.GetCurrentLeader(), r.GetBaseOffset()}
 	}
 	stream, err := c.BrokerClient(id).ProduceStream(ctx)
 	if err != nil {
@@ -103,7 +104,7 @@ func produceOutcomes(t *testing.T, c *Cluster, id int32, req *stratav1.ProduceRe
 		t.Fatalf("stream answer with correlation id %d", sr.GetCorrelationId())
 	default:
 		r := sr.GetResponse().GetTopics()[0].GetPartitions()[0]
-		out["stream"] = outcome{"OK", r.GetErrorCode(), r.GetErrorMessage(), r.GetCurrentLeader()}
+		out["stream"] = outcome{"OK", r.GetErrorCode(), r.GetErrorMessage(), r.GetCurrentLeader(), r.GetBaseOffset()}
 		if _, err := stream.Recv(); !errors.Is(err, io.EOF) {
 			t.Fatalf("the stream goes on after its only answer: %v", err)
 		}
@@ -125,13 +126,13 @@ func fetchOutcome(t *testing.T, c *Cluster, id int32, req *stratav1.FetchRequest
 		return map[string]outcome{"fetch": wholeRequest(err)}
 	}
 	r := resp.GetTopics()[0].GetPartitions()[0]
-	return map[string]outcome{"fetch": {"OK", r.GetErrorCode(), r.GetErrorMessage(), r.GetCurrentLeader()}}
+	return map[string]outcome{"fetch": {"OK", r.GetErrorCode(), r.GetErrorMessage(), r.GetCurrentLeader(), -1}}
 }
 
 func listOffsetsOutcome(t *testing.T, c *Cluster, id int32, topic string, ts int64, epoch int32) map[string]outcome {
 	t.Helper()
 	r := listOffset(t, c.BrokerClient(id), topic, 0, ts, epoch)
-	return map[string]outcome{"list offsets": {"OK", r.GetErrorCode(), r.GetErrorMessage(), r.GetCurrentLeader()}}
+	return map[string]outcome{"list offsets": {"OK", r.GetErrorCode(), r.GetErrorMessage(), r.GetCurrentLeader(), -1}}
 }
 
 func fetch1(topic string, partition int32, offset int64, epoch, maxBytes, partMax int32) *stratav1.FetchRequest {
@@ -208,6 +209,7 @@ func TestBadInputsChangeNothing(t *testing.T) {
 	add("elsewhere", []int32{102})
 	add("fenced", []int32{103, 101}, "min.insync.replicas", "2")
 	add("retained", []int32{101}, "retention.ms", "60000")
+	add("idem", []int32{101})
 	createTopics(t, c, 101, specs...)
 
 	// "fenced" loses its leader 103: 101 leads it alone, in epoch 1.
@@ -236,6 +238,30 @@ func TestBadInputsChangeNothing(t *testing.T) {
 	testutil.WaitFor(t, 20*time.Second, func() error {
 		if info := logInfo(t, c, 101, "retained", 0); info.LogStartOffset != 4 {
 			return fmt.Errorf("retained-0: %+v", info)
+		}
+		return nil
+	})
+	// Producer 7, epoch 1, has appended sequences 0-2 at offset 2 and 3-4
+	// at offset 5 of "idem" (after 2 plain records).
+	idemBatch := func(epoch int16, seq int32, n int) []byte {
+		return buildBatch(t, recordbatch.None, &recordbatch.Producer{ID: 7, Epoch: epoch, BaseSequence: seq}, records(n, 10, now, fmt.Sprintf("p7-%d-%d", epoch, seq)))
+	}
+	idemFirst, idemSecond := idemBatch(1, 0, 3), idemBatch(1, 3, 2)
+	mustProduce(t, cl, produceReq("idem", 0, 1, buildBatch(t, recordbatch.None, nil, records(2, 10, now, "plain"))))
+	if b := mustProduce(t, cl, produceReq("idem", 0, 1, idemFirst)); b != 2 {
+		t.Fatalf("producer 7's first batch at %d", b)
+	}
+	if b := mustProduce(t, cl, produceReq("idem", 0, -1, idemSecond)); b != 5 {
+		t.Fatalf("producer 7's second batch at %d", b)
+	}
+
+	// Followers catch up (their high watermark too) before the rows look
+	// for changes.
+	testutil.WaitFor(t, 20*time.Second, func() error {
+		for k, info := range captureState(t, c, topics).logs {
+			if info.HighWatermark != info.LogEndOffset {
+				return fmt.Errorf("%s: %+v", k, info)
+			}
 		}
 		return nil
 	})
@@ -419,52 +445,55 @@ func TestBadInputsChangeNothing(t *testing.T) {
 		})
 	}
 
+	// Rows 10-13: producer 7's batches on "idem" (LEO 7). A refused batch
+	// changes nothing; an exact retry of one of the producer's last five
+	// batches is answered with the original offset, with acks 1 or -1, and
+	// changes nothing either.
+	const (
+		outOfOrder   = stratav1.ErrorCode_ERROR_CODE_OUT_OF_ORDER_SEQUENCE_NUMBER
+		invalidEpoch = stratav1.ErrorCode_ERROR_CODE_INVALID_PRODUCER_EPOCH
+	)
+	for _, r := range []struct {
+		row, name string
+		req       *stratav1.ProduceRequest
+		code      code
+		msg       string
+		base      int64
+	}{
+		{row: "10", name: "sequence gap", req: produceReq("idem", 0, 1, idemBatch(1, 6, 1)), code: outOfOrder,
+			msg: "Out of order sequence number for producer 7 at offset 7 in partition idem-0: 6 (incoming seq. number), 4 (current end sequence number)", base: -1},
+		{row: "10", name: "sequence gap, acks=-1", req: produceReq("idem", 0, -1, idemBatch(1, 9, 2)), code: outOfOrder,
+			msg: "Out of order sequence number for producer 7 at offset 7 in partition idem-0: 9 (incoming seq. number), 4 (current end sequence number)", base: -1},
+		{row: "10", name: "overlapping sequences", req: produceReq("idem", 0, 1, idemBatch(1, 4, 2)), code: outOfOrder,
+			msg: "Out of order sequence number for producer 7 at offset 7 in partition idem-0: 4 (incoming seq. number), 4 (current end sequence number)", base: -1},
+		{row: "11", name: "exact retry of the last batch", req: produceReq("idem", 0, 1, idemSecond), base: 5},
+		{row: "11", name: "exact retry of the first batch, acks=-1", req: produceReq("idem", 0, -1, idemFirst), base: 2},
+		{row: "11", name: "retry with the sequences of the first batch", req: produceReq("idem", 0, 1, idemBatch(1, 0, 3)), base: 2},
+		{row: "12", name: "new epoch not at sequence 0", req: produceReq("idem", 0, 1, idemBatch(2, 5, 1)), code: outOfOrder,
+			msg: "Invalid sequence number for new epoch: 2 (request epoch), 5 (seq. number)", base: -1},
+		{row: "13", name: "older epoch", req: produceReq("idem", 0, 1, idemBatch(0, 5, 1)), code: invalidEpoch,
+			msg: "Epoch of producer 7 at offset 7 in idem-0 is 0, which is smaller than the last seen epoch 1", base: -1},
+		{row: "13", name: "older epoch, retry of a batch", req: produceReq("idem", 0, 1, idemBatch(0, 0, 3)), code: invalidEpoch,
+			msg: "Epoch of producer 7 at offset 7 in idem-0 is 0, which is smaller than the last seen epoch 1", base: -1},
+	} {
+		t.Run(fmt.Sprintf("row %s %s", r.row, r.name), func(t *testing.T) {
+			before := captureState(t, c, topics)
+			for via, o := range produceOutcomes(t, c, 101, r.req) {
+				if o.grpc != "OK" || o.code != r.code || o.msg != r.msg || o.base != r.base {
+					t.Errorf("%s: %v base offset %d, want %s %q base offset %d", via, o, o.base, rpc.CodeName(r.code), r.msg, r.base)
+				}
+			}
+			if d := before.diff(captureState(t, c, topics)); d != "" {
+				t.Errorf("stored state changed: %s", d)
+			}
+		})
+	}
+
 	// Row 50: unknown fields are ignored.
 	req := produceReq("bad", 0, 1, valid())
 	req.ProtoReflect().SetUnknown(protowire.AppendVarint(protowire.AppendTag(nil, 99, protowire.VarintType), 42))
 	if r := produce(t, cl, req); r.GetErrorCode() != errNone {
 		t.Fatalf("a request with an unknown field: %v", r)
-	}
-}
-
-// TestIdempotentBatchesAreAppendedAsPlainBatches: producer ids and
-// sequence numbers are not deduplicated yet (BAD_INPUTS rows 10-13 answer
-// as plain appends), but such batches are stored intact: every one of them
-// reads back whole, at gapless offsets.
-func TestIdempotentBatchesAreAppendedAsPlainBatches(t *testing.T) {
-	c := Start(t, Options{})
-	c.AddBroker(101, "", nil)
-	createTopics(t, c, 101, topicSpec{name: "idem", partitions: 1, rf: 1})
-	cl := c.BrokerClient(101)
-	first := buildBatch(t, recordbatch.Zstd, &recordbatch.Producer{ID: 7, Epoch: 1, BaseSequence: 0}, records(3, 10, time.Now().UnixMilli(), "a"))
-	var sent [][]byte
-	for _, b := range [][]byte{
-		first,
-		buildBatch(t, recordbatch.None, &recordbatch.Producer{ID: 7, Epoch: 1, BaseSequence: 5}, records(2, 10, time.Now().UnixMilli(), "gap")), // row 10
-		first, // row 11: an exact retry is appended again
-		buildBatch(t, recordbatch.None, &recordbatch.Producer{ID: 7, Epoch: 2, BaseSequence: 3}, records(2, 10, time.Now().UnixMilli(), "new epoch")), // row 12
-		buildBatch(t, recordbatch.None, &recordbatch.Producer{ID: 7, Epoch: 0, BaseSequence: 9}, records(2, 10, time.Now().UnixMilli(), "old epoch")), // row 13
-	} {
-		mustProduce(t, cl, produceReq("idem", 0, 1, b))
-		sent = append(sent, b)
-	}
-	var want []recordbatch.Record
-	for _, b := range sent {
-		for _, r := range decodeAll(t, b) {
-			want = append(want, r.rec)
-		}
-	}
-	got := fetchUntil(t, cl, "idem", 0, 0, int64(len(want)), 1<<20)
-	for i, r := range got {
-		if r.offset != int64(i) {
-			t.Fatalf("record %d at offset %d", i, r.offset)
-		}
-		if err := sameRecord(want[i], r.rec); err != nil {
-			t.Fatalf("offset %d: %v", i, err)
-		}
-	}
-	if info := logInfo(t, c, 101, "idem", 0); info.LogEndOffset != int64(len(want)) {
-		t.Fatalf("idem-0: %+v, want LEO %d", info, len(want))
 	}
 }
 

@@ -256,8 +256,15 @@ func (s *Server) runSync(ctx context.Context) {
 	}
 }
 
-// reconcileLoop keeps the partitions in step with every new image.
+// reconcileLoop keeps the partitions in step with every new image. It
+// starts once the image has caught up with the controllers: a broker that
+// restarts from a persisted image must not lead (take writes, count an ISR)
+// in the epochs that image names, which the controllers may have ended
+// while it was down.
 func (s *Server) reconcileLoop(ctx context.Context) {
+	if !s.awaitCaughtUp(ctx) {
+		return
+	}
 	var last *metadata.Image
 	for {
 		img, err := s.sync.Next(ctx, last)
@@ -271,6 +278,22 @@ func (s *Server) reconcileLoop(ctx context.Context) {
 		s.replicas.update()
 		last = img
 	}
+}
+
+// awaitCaughtUp waits until the metadata image reaches the committed offset
+// a controller reported, or ctx ends (false).
+func (s *Server) awaitCaughtUp(ctx context.Context) bool {
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for !s.sync.CaughtUp() {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-tick.C:
+		}
+	}
+	s.log.Info("metadata caught up", "metadata_offset", s.sync.Offset())
+	return true
 }
 
 // retentionLoop deletes old data by retention.ms and retention.bytes and
