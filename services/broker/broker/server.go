@@ -39,8 +39,6 @@ type Server struct {
 	store *partlog.Store
 	parts *partition.Manager
 	ctl   *controllers
-	// producerIDs is the block of producer ids InitProducerId hands out.
-	producerIDs producerIDs
 	life  lifecycle
 	// Replication: the fetchers of the partitions this broker follows, the
 	// ISR changes of those it leads, and the connections to other brokers.
@@ -57,6 +55,8 @@ type Server struct {
 	appliedCh chan struct{}
 	// topicConfigs caches the effective configs of the applied image.
 	topicConfigs topicConfigCache
+	// producerIDs is the block of producer ids InitProducerId hands out.
+	producerIDs producerIDs
 	// stopping is closed when the broker starts to stop serving (after
 	// controlled shutdown): long-lived streams end then.
 	stopping chan struct{}
