@@ -233,16 +233,32 @@ func (f *fetcher) session(ctx context.Context) error {
 			}
 			return err
 		}
-		for _, res := range resp.GetPartitions() {
-			id, err := metadata.TopicIDFromBytes(res.GetTopicId())
-			if err != nil {
-				continue
-			}
-			if fp, ok := sent[partKey{id, res.GetPartitionId()}]; ok {
-				f.handle(fp, res)
-			}
-		}
+		f.handleAll(resp, sent)
 	}
+}
+
+// handleAll applies the answers of one response. Partitions with data are
+// appended concurrently: badger commits concurrent transactions in one
+// write, so the next request goes out after about one commit, not one per
+// partition.
+func (f *fetcher) handleAll(resp *stratav1.ReplicateResponse, sent map[partKey]*followed) {
+	var wg sync.WaitGroup
+	for _, res := range resp.GetPartitions() {
+		id, err := metadata.TopicIDFromBytes(res.GetTopicId())
+		if err != nil {
+			continue
+		}
+		fp, ok := sent[partKey{id, res.GetPartitionId()}]
+		if !ok {
+			continue
+		}
+		if len(res.GetRecords()) == 0 {
+			f.handle(fp, res)
+			continue
+		}
+		wg.Go(func() { f.handle(fp, res) })
+	}
+	wg.Wait()
 }
 
 // idle waits until the partitions change or next (when not zero).
