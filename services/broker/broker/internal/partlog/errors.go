@@ -96,7 +96,7 @@ func (e *ProducerError) Unwrap() error { return e.err }
 // Message is Kafka's text for the error, naming the partition tp ("T-0").
 func (e *ProducerError) Message(tp string) string {
 	switch {
-	case e.err == ErrInvalidProducerEpoch:
+	case errors.Is(e.err, ErrInvalidProducerEpoch):
 		return fmt.Sprintf("Epoch of producer %d at offset %d in %s is %d, which is smaller than the last seen epoch %d",
 			e.ProducerID, e.Offset, tp, e.Epoch, e.CurrentEpoch)
 	case e.NewEpoch:

@@ -214,7 +214,10 @@ func (l *Log) duplicate(batches []byte) (first, last int64, ok bool) {
 		return 0, 0, false
 	}
 	n := 0
-	for batch := range recordbatch.All(batches) {
+	for batch, err := range recordbatch.All(batches) {
+		if err != nil { // countBatches checked them
+			return 0, 0, false
+		}
 		h, _ := recordbatch.ParseHeader(batch)
 		e := l.producers[h.ProducerID]
 		if !h.HasProducerID() || e == nil {
@@ -236,7 +239,10 @@ func (l *Log) duplicate(batches []byte) (first, last int64, ok bool) {
 // and returns the producer states after them (see check).
 func (l *Log) checkProducers(batches []byte, next int64) (producerUpdates, error) {
 	u := newProducerUpdates(l.producers)
-	for batch := range recordbatch.All(batches) {
+	for batch, err := range recordbatch.All(batches) {
+		if err != nil { // countBatches checked them
+			return u, err
+		}
 		h, _ := recordbatch.ParseHeader(batch)
 		end := next + int64(h.LastOffsetDelta)
 		if h.HasProducerID() {
@@ -252,10 +258,14 @@ func (l *Log) checkProducers(batches []byte, next int64) (producerUpdates, error
 }
 
 // replicaProducers returns the producer states after batches that carry
-// their offsets (a follower's append), without checks.
+// their offsets (a follower's append, whose batches AppendReplica checked),
+// without checks.
 func (l *Log) replicaProducers(batches []byte) producerUpdates {
 	u := newProducerUpdates(l.producers)
-	for batch := range recordbatch.All(batches) {
+	for batch, err := range recordbatch.All(batches) {
+		if err != nil {
+			break
+		}
 		h, _ := recordbatch.ParseHeader(batch)
 		if h.HasProducerID() {
 			u.get(h.ProducerID).add(h, h.BaseOffset, h.LastOffset())
