@@ -74,18 +74,20 @@
 // transactions; the producer states are rebuilt after the batches go, or,
 // after a crash, when the partition next opens); DeleteBefore writes the new
 // log start offset first and then deletes the batches below it, and opening
-// a partition finishes a deletion a crash cut short. A failed write takes the Log offline (ErrStorage) until the
-// Store is reopened, since badger may have applied part of it.
+// a partition finishes a deletion a crash cut short. A failed write takes the
+// Log offline (ErrStorage) until the Store is reopened, since badger may have
+// applied part of it.
 //
 // # Concurrency
 //
 // A Log runs one write at a time (Append, AppendReplica, AssignEpoch,
 // TruncateTo, TruncateFullyAndStartAt, DeleteBefore, ApplyRetention) and any
-// number of reads beside it. The producer states are the writer's: only
-// writes read them, and they replace them under Log.mu for Producer. A read takes the log's bounds and a badger
+// number of reads beside it. A read takes the log's bounds and a badger
 // snapshot together; writers publish a higher LEO after their batches are
 // committed and a higher log start or lower LEO before batches are deleted,
-// so a reader never sees a bound without its batches.
+// so a reader never sees a bound without its batches. The producer states
+// are the writer's: writes read them without a lock and replace them
+// (never modify one) under Log.mu, which Producer takes.
 //
 // Lock order (a lock may be taken while holding the ones above it):
 //

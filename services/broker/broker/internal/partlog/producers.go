@@ -166,7 +166,7 @@ func (u *producerUpdates) get(id int64) *ProducerState {
 	return e
 }
 
-// stage writes the changed states into txn.
+// stageProducers writes the changed states into txn.
 func (l *Log) stageProducers(op string, txn *badger.Txn, u producerUpdates) error {
 	for id, e := range u.changed {
 		var v []byte
@@ -180,8 +180,8 @@ func (l *Log) stageProducers(op string, txn *badger.Txn, u producerUpdates) erro
 	return nil
 }
 
-// publishProducersLocked replaces the Log's states with the changed ones. The caller
-// holds l.mu and the write lock.
+// publishProducersLocked replaces the Log's states with the changed ones.
+// The caller holds l.mu and the write lock.
 func (l *Log) publishProducersLocked(u producerUpdates) {
 	if len(u.changed) > 0 && l.producers == nil {
 		l.producers = make(map[int64]*ProducerState, len(u.changed))
