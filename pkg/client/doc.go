@@ -1,6 +1,31 @@
-// Package client is Strata's Go SDK. Today it has the admin client; the
-// producer and consumer will join it and share its options, its connection
-// pool and its errors.
+// Package client is Strata's Go SDK: the admin client (NewAdmin), the
+// producer (NewProducer) and the consumer (NewConsumer). They share their
+// options (Opt; ProducerOpt and ConsumerOpt are the options only one of
+// them takes), their connection handling and their errors.
+//
+// # Producing and consuming
+//
+// A Producer batches records per partition and sends the batches
+// asynchronously: Send returns a Delivery (a future; SendFunc takes a
+// callback) that gives the record's partition and offset once acknowledged.
+// Keyed records go to Kafka's murmur2 partition (KeyPartition), keyless ones
+// to a sticky partition that changes with each batch. Batches are
+// compressed (Compression), pipelined on one ProduceStream per broker
+// (MaxInFlight) with one batch in flight per partition, so a partition's
+// records keep their order through retries, and retried on retriable
+// errors, with a metadata refresh, until DeliveryTimeout. The producer is
+// idempotent by default: it numbers each partition's batches with a
+// producer id and epoch from InitProducerId, so a retried batch the broker
+// already appended is not appended twice. Flush waits for what is
+// buffered; Close sends it and stops.
+//
+// A Consumer reads the partitions Assign names, or every partition of the
+// topics Subscribe names, over one Fetch stream per leader broker, and
+// follows leader changes. Poll returns records; Records is the same as an
+// iterator. AutoOffsetReset chooses where a partition without a position
+// starts; Seek sets one. Both start from BootstrapServers and then use
+// every broker the metadata names, so losing the first broker does not stop
+// them.
 //
 // # Connecting
 //
