@@ -1,7 +1,7 @@
 // Command strata is Strata's command-line tool: administration (topics,
 // configs, cluster, quorum, storage) and a local development cluster
-// (dev); the console producer and consumer and the benchmarks come with
-// the producer and consumer SDK. See internal/cli, or run "strata --help".
+// (dev), and the console producer and consumer (produce, consume). See
+// internal/cli, or run "strata --help".
 package main
 
 import (
@@ -15,7 +15,7 @@ import (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := cli.Main(ctx, os.Args[1:], cli.Env{Stdout: os.Stdout, Stderr: os.Stderr, LookupEnv: os.LookupEnv})
+	code := cli.Main(ctx, os.Args[1:], cli.Env{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, LookupEnv: os.LookupEnv})
 	stop()
 	os.Exit(code)
 }

@@ -29,6 +29,8 @@ const (
 // Env is what a command line runs against; tests fill it with buffers and
 // a fake admin client.
 type Env struct {
+	// Stdin is what produce reads; nil reads nothing.
+	Stdin  io.Reader
 	Stdout io.Writer
 	Stderr io.Writer
 	// LookupEnv reads environment variables (os.LookupEnv).
@@ -336,8 +338,8 @@ func rootCommand() *command {
 			clusterCommand(),
 			quorumCommand(),
 			storageCommand(),
-			{name: "produce", summary: "(not built yet) the console producer", planned: true},
-			{name: "consume", summary: "(not built yet) the console consumer", planned: true},
+			produceCommand(),
+			consumeCommand(),
 			{name: "groups", summary: "(not built yet) list, describe and reset consumer groups", planned: true},
 			devCommand(),
 			{name: "bench", summary: "(not built yet) producer and consumer benchmarks", planned: true},
