@@ -97,20 +97,7 @@ func TestBrokerKill9KeepsEveryAcknowledgedRecord(t *testing.T) {
 	cl := stratav1.NewBrokerServiceClient(conn)
 
 	const topic, partitions = "durable", 3
-	testutil.WaitFor(t, 30*time.Second, func() error {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		resp, err := stratav1.NewAdminServiceClient(conn).CreateTopics(ctx, &stratav1.CreateTopicsRequest{Topics: []*stratav1.CreatableTopic{
-			{Name: topic, NumPartitions: partitions, ReplicationFactor: 1},
-		}})
-		if err != nil {
-			return err
-		}
-		if r := resp.GetTopics()[0]; r.GetErrorCode() != stratav1.ErrorCode_ERROR_CODE_NONE && r.GetErrorCode() != stratav1.ErrorCode_ERROR_CODE_TOPIC_ALREADY_EXISTS {
-			return fmt.Errorf("%v %s", r.GetErrorCode(), r.GetErrorMessage())
-		}
-		return nil
-	})
+	createTopicRF1(t, conn, topic, partitions)
 	waitLeading(t, cl, topic, partitions, 0)
 
 	acked, sent := produceUntilKilled(t, conn, topic, partitions, func() { b.proc.kill() })

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/grpc"
+
 	stratav1 "github.com/strata-log/strata/pkg/api/stratav1"
 	"github.com/strata-log/strata/pkg/recordbatch"
 	"github.com/strata-log/strata/pkg/rpc"
@@ -32,22 +34,12 @@ func TestBrokerKill9KeepsIdempotentProducerState(t *testing.T) {
 	defer conn.Close()
 	cl := stratav1.NewBrokerServiceClient(conn)
 	const topic = "idem"
-	testutil.WaitFor(t, 30*time.Second, func() error {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		resp, err := stratav1.NewAdminServiceClient(conn).CreateTopics(ctx, &stratav1.CreateTopicsRequest{Topics: []*stratav1.CreatableTopic{
-			{Name: topic, NumPartitions: 1, ReplicationFactor: 1},
-		}})
-		if err != nil {
-			return err
-		}
-		if r := resp.GetTopics()[0]; r.GetErrorCode() != stratav1.ErrorCode_ERROR_CODE_NONE && r.GetErrorCode() != stratav1.ErrorCode_ERROR_CODE_TOPIC_ALREADY_EXISTS {
-			return fmt.Errorf("%v %s", r.GetErrorCode(), r.GetErrorMessage())
-		}
-		return nil
-	})
+	createTopicRF1(t, conn, topic, 1)
 	waitLeading(t, cl, topic, 1, 0)
-	pid := newProducerID(t, cl)
+	pid, epoch := initProducerID(t, cl)
+	if epoch != 0 {
+		t.Fatalf("a new producer id with epoch %d", epoch)
+	}
 
 	// Eight batches of three records: sequences 0-23.
 	batches := make([][]byte, 8)
@@ -98,28 +90,30 @@ func TestBrokerKill9KeepsIdempotentProducerState(t *testing.T) {
 	if len(recs) != int(end)+3 {
 		t.Fatalf("%d records, want %d", len(recs), end+3)
 	}
-	if next := newProducerID(t, cl); next/1000 == pid/1000 {
+	// Blocks are 1000 ids from 0.
+	if next, _ := initProducerID(t, cl); next/1000 == pid/1000 {
 		t.Fatalf("producer id %d after the restart is in the block of %d", next, pid)
 	}
 }
 
-// newProducerID asks InitProducerId for a new producer id (epoch 0).
-func newProducerID(t *testing.T, cl stratav1.BrokerServiceClient) int64 {
+// createTopicRF1 creates topic with partitions partitions and replication
+// factor 1 through the broker at conn, retrying until the broker can.
+func createTopicRF1(t *testing.T, conn *grpc.ClientConn, topic string, partitions int32) {
 	t.Helper()
-	var resp *stratav1.InitProducerIdResponse
 	testutil.WaitFor(t, 30*time.Second, func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		var err error
-		if resp, err = cl.InitProducerId(ctx, &stratav1.InitProducerIdRequest{ProducerId: -1, ProducerEpoch: -1}); err != nil {
+		resp, err := stratav1.NewAdminServiceClient(conn).CreateTopics(ctx, &stratav1.CreateTopicsRequest{Topics: []*stratav1.CreatableTopic{
+			{Name: topic, NumPartitions: partitions, ReplicationFactor: 1},
+		}})
+		if err != nil {
 			return err
 		}
-		if resp.GetErrorCode() != stratav1.ErrorCode_ERROR_CODE_NONE || resp.GetProducerEpoch() != 0 {
-			return fmt.Errorf("%v %s: epoch %d", resp.GetErrorCode(), resp.GetErrorMessage(), resp.GetProducerEpoch())
+		if r := resp.GetTopics()[0]; r.GetErrorCode() != stratav1.ErrorCode_ERROR_CODE_NONE && r.GetErrorCode() != stratav1.ErrorCode_ERROR_CODE_TOPIC_ALREADY_EXISTS {
+			return fmt.Errorf("%v %s", r.GetErrorCode(), r.GetErrorMessage())
 		}
 		return nil
 	})
-	return resp.GetProducerId()
 }
 
 // idempotentBatch is three records of producer pid, epoch 0, from sequence

@@ -274,26 +274,12 @@ func TestProducerStateOnReplica(t *testing.T) {
 
 	// What a leader sends is not checked again: a sequence gap and an epoch
 	// going back are recorded as they come (Kafka's replication append).
-	if err := follower.AppendReplica(leaderBatches2(9, 2, pspec{7, 1, 20, 1}, pspec{8, 5, 0, 1}, pspec{8, 4, 9, 1})); err != nil {
+	if err := follower.AppendReplica(asLeader(buildP(9, pspec{7, 1, 20, 1}, pspec{8, 5, 0, 1}, pspec{8, 4, 9, 1}), 9, 2)); err != nil {
 		t.Fatal(err)
 	}
 	if got, want := producerState(follower, 8), "{4 [{9 9 11 11 1700000000011}]}"; got != want {
 		t.Fatalf("producer 8 on the follower: %s, want %s", got, want)
 	}
-}
-
-// leaderBatches2 is buildP as a leader stores the batches: offsets from
-// start, leader epoch epoch.
-func leaderBatches2(start int64, epoch int32, specs ...pspec) []byte {
-	buf := buildP(start, specs...)
-	off := start
-	for b := range recordbatch.All(buf) {
-		h, _ := recordbatch.ParseHeader(b)
-		recordbatch.SetBaseOffset(b, off)
-		recordbatch.SetLeaderEpoch(b, epoch)
-		off += int64(h.LastOffsetDelta) + 1
-	}
-	return buf
 }
 
 // truncationLog builds the log of TestProducerStateOnTruncation, 2 records

@@ -13,7 +13,12 @@ import (
 // the given epoch.
 func leaderBatches(t *testing.T, start int64, epoch int32, specs ...batchSpec) []byte {
 	t.Helper()
-	buf := build(t, start, specs...)
+	return asLeader(build(t, start, specs...), start, epoch)
+}
+
+// asLeader rewrites batches built for offsets from start as a leader stores
+// them: their offsets, and the leader epoch epoch.
+func asLeader(buf []byte, start int64, epoch int32) []byte {
 	off := start
 	for b := range recordbatch.All(buf) {
 		h, _ := recordbatch.ParseHeader(b)
