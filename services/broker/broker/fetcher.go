@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
 	"time"
 
@@ -294,14 +295,22 @@ func (f *fetcher) handle(fp *followed, res *stratav1.ReplicaFetchPartitionResult
 		fp.until = time.Now().Add(replicaRefusedPause)
 		f.mu.Unlock()
 	default:
-		f.s.log.Warn("replicating a partition failed; retrying", "topic", p.Name, "partition", p.ID, "leader", f.leader, "err", err)
+		level := slog.LevelWarn
+		if errors.Is(err, errLeaderBehind) {
+			level = slog.LevelDebug // the leader applies the metadata a moment later
+		}
+		f.s.log.Log(context.Background(), level, "replicating a partition failed; retrying",
+			"topic", p.Name, "partition", p.ID, "leader", f.leader, "err", err)
 		f.mu.Lock()
 		fp.until = time.Now().Add(replicaRetryPause)
 		f.mu.Unlock()
 	}
 }
 
-var errRefused = errors.New("the leader refused the fetch")
+var (
+	errRefused      = errors.New("the leader refused the fetch")
+	errLeaderBehind = errors.New("the leader has not applied this metadata yet")
+)
 
 func (f *fetcher) apply(fp *followed, res *stratav1.ReplicaFetchPartitionResult) error {
 	p := fp.p
@@ -316,6 +325,8 @@ func (f *fetcher) apply(fp *followed, res *stratav1.ReplicaFetchPartitionResult)
 		return fmt.Errorf("%s: %s", res.GetErrorCode(), res.GetErrorMessage())
 	case stratav1.ErrorCode_ERROR_CODE_NOT_LEADER_OR_FOLLOWER, stratav1.ErrorCode_ERROR_CODE_FENCED_LEADER_EPOCH:
 		return fmt.Errorf("%w: %s", errRefused, res.GetErrorMessage())
+	case stratav1.ErrorCode_ERROR_CODE_UNKNOWN_LEADER_EPOCH, stratav1.ErrorCode_ERROR_CODE_UNKNOWN_TOPIC_OR_PARTITION:
+		return fmt.Errorf("%w: %s: %s", errLeaderBehind, res.GetErrorCode(), res.GetErrorMessage())
 	default:
 		return fmt.Errorf("%s: %s", res.GetErrorCode(), res.GetErrorMessage())
 	}
