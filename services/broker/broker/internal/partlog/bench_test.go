@@ -1,12 +1,15 @@
 package partlog
 
 import (
+	"encoding/binary"
 	"fmt"
+	"hash/crc32"
 	"testing"
 
 	"github.com/dgraph-io/badger/v4"
 
 	"github.com/strata-log/strata/pkg/metadata"
+	"github.com/strata-log/strata/pkg/recordbatch"
 )
 
 // The benchmarks append and read batches of 1 KiB records through a Log and,
@@ -139,4 +142,40 @@ func BenchmarkBadgerRawRead(b *testing.B) {
 			off = 0
 		}
 	}
+}
+
+// BenchmarkAppendIdempotent is BenchmarkAppend with batches of one
+// idempotent producer, in sequence: the cost of the producer state checks
+// and of writing the producer's key with each append.
+func BenchmarkAppendIdempotent(b *testing.B) {
+	for _, shape := range benchShapes {
+		b.Run(shape.name+"/fsync=never", func(b *testing.B) {
+			s, _ := openStore(b, Options{})
+			l := partition(b, s, metadata.NewTopicID(), 0)
+			rb := recordbatch.NewBuilder(recordbatch.None, &recordbatch.Producer{ID: 7})
+			for i := range shape.records {
+				rb.Append(recordbatch.Record{Value: recordValue(int64(i), 1024), Timestamp: recordTime(int64(i))})
+			}
+			batch, err := rb.Build(nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.SetBytes(int64(len(batch)))
+			seq := int32(0)
+			for b.Loop() {
+				setSequence(batch, seq)
+				if _, err := l.Append(batch, 1); err != nil {
+					b.Fatal(err)
+				}
+				seq += int32(shape.records)
+			}
+		})
+	}
+}
+
+// setSequence sets the base sequence of batch and its CRC (which covers it).
+func setSequence(batch []byte, seq int32) {
+	const offBaseSequence, offCRC, offAttributes = 53, 17, 21
+	binary.BigEndian.PutUint32(batch[offBaseSequence:], uint32(seq))
+	binary.BigEndian.PutUint32(batch[offCRC:], crc32.Checksum(batch[offAttributes:], crc32.MakeTable(crc32.Castagnoli)))
 }
