@@ -330,3 +330,19 @@ func (b *bell) ring() {
 		b.ch = nil
 	}
 }
+
+// CommittedAsLeader reports, at one instant, the partition's state, whether
+// this broker still leads it in leaderEpoch, and if so whether the high
+// watermark has reached end. The high watermark only rises while a broker
+// leads in one epoch (a follower's truncation lowers it), so a batch seen
+// committed here was committed by this leadership: a follower's high
+// watermark, past batches that were truncated away, never counts.
+func (p *Partition) CommittedAsLeader(leaderEpoch int32, end int64) (st State, leading, committed bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	st = p.state
+	if st.Leader != p.self || st.LeaderEpoch != leaderEpoch {
+		return st, false, false
+	}
+	return st, true, p.Log.HighWatermark() >= end
+}
