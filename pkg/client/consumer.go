@@ -24,18 +24,21 @@ var ErrNoOffsetForPartition = errors.New("client: no offset for the partition an
 // the new leader's stream from the next offset. Fetched records wait in a
 // bounded buffer (FetchMaxBytes) for Poll or Records.
 //
-// Group membership (consumer groups, committed offsets) is not built yet;
-// it will join through the assignment: a group member gets its partitions
-// from the group instead of Subscribe's "every partition", and its starting
-// positions from the committed offsets before AutoOffsetReset applies. See
-// (*Consumer).setAssignment, the one place the partitions change.
+// With a Group, Subscribe makes the consumer a member of the group: the
+// group's coordinator assigns it partitions instead of Subscribe's "every
+// partition", and each starts at the group's committed offset before
+// AutoOffsetReset applies (consumer_group.go). Positions are committed
+// automatically (AutoCommit) or with CommitSync, CommitOffsets and
+// CommitAsync. (*Consumer).setAssignment is the one place the partitions
+// change.
 //
 // A Consumer is safe for concurrent use, though records are best taken by
 // one goroutine. Close it when done.
 type Consumer struct {
-	c    *caller
-	meta *brokerMeta
-	cfg  consumerCfg
+	c      *caller
+	meta   *brokerMeta
+	cfg    consumerCfg
+	member *groupMember // nil without a Group
 
 	ctx    context.Context // ended by Close: stops every goroutine
 	cancel context.CancelFunc
@@ -113,6 +116,9 @@ func NewConsumer(opts ...Opt) (*Consumer, error) {
 		kick: make(chan struct{}, 1), refresh: make(chan struct{}, 1),
 		parts: make(map[TopicPartition]*cursor), ready: make(chan struct{}), space: make(chan struct{}),
 	}
+	if cc.group.id != "" {
+		con.member = newGroupMember(con)
+	}
 	m := &manager{con: con, fetchers: make(map[int32]*fetcher)}
 	con.wg.Add(2)
 	go m.loop()
@@ -129,6 +135,9 @@ func (c *Consumer) Assign(tps ...TopicPartition) error {
 			return fmt.Errorf("client: Assign: invalid partition %s", tp)
 		}
 	}
+	if c.member != nil && c.member.isStarted() {
+		return errors.New("client: Assign: the consumer subscribed with its group; it gets its partitions from the group")
+	}
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
@@ -144,12 +153,19 @@ func (c *Consumer) Assign(tps ...TopicPartition) error {
 
 // Subscribe reads every partition of topics, replacing any earlier Assign
 // or Subscribe; partitions added to the topics later are found within
-// MetadataMaxAge. (Group membership will come with consumer groups.)
+// MetadataMaxAge. With a Group, it joins the group instead (or changes the
+// member's subscription): the group assigns the partitions.
 func (c *Consumer) Subscribe(topics ...string) error {
 	for _, t := range topics {
 		if t == "" {
 			return errors.New("client: Subscribe: empty topic name")
 		}
+	}
+	if c.member != nil {
+		if len(topics) == 0 {
+			return errors.New("client: Subscribe: a group member subscribes to at least one topic")
+		}
+		return c.subscribeGroup(topics)
 	}
 	c.mu.Lock()
 	if c.closed {
@@ -386,8 +402,14 @@ func (c *Consumer) PartitionsFor(ctx context.Context, topic string) (int, error)
 }
 
 // Close stops fetching, stops every goroutine of the consumer and closes
-// its connections. Poll then returns ErrClosed. It is idempotent.
+// its connections. Poll then returns ErrClosed. A group member first
+// commits its positions (AutoCommit), runs OnPartitionsRevoked and leaves
+// the group (LeaveGroupOnClose), each within the RequestTimeout. It is
+// idempotent.
 func (c *Consumer) Close() error {
+	if c.member != nil {
+		c.member.close()
+	}
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()

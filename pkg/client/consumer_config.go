@@ -75,6 +75,7 @@ type consumerCfg struct {
 	partitionMaxBytes int
 	maxPollRecords    int
 	metadataMaxAge    time.Duration
+	group             groupCfg // consumer_group_config.go
 }
 
 func defaultConsumerCfg() consumerCfg {
@@ -82,6 +83,7 @@ func defaultConsumerCfg() consumerCfg {
 		reset: DefaultAutoOffsetReset, maxWait: DefaultFetchMaxWait, minBytes: DefaultFetchMinBytes,
 		maxBytes: DefaultFetchMaxBytes, partitionMaxBytes: DefaultMaxPartitionFetchBytes,
 		maxPollRecords: DefaultMaxPollRecords, metadataMaxAge: DefaultMetadataMaxAge,
+		group: defaultGroupCfg(),
 	}
 }
 
@@ -102,7 +104,7 @@ func (c *consumerCfg) validate() error {
 	case c.metadataMaxAge <= 0:
 		return fmt.Errorf("client: MetadataMaxAge must be positive, not %v", c.metadataMaxAge)
 	}
-	return nil
+	return c.group.validate()
 }
 
 // AutoOffsetReset sets where a partition without a valid position starts

@@ -85,10 +85,20 @@ func serve(args []string, stderr io.Writer) error {
 	fsync := fs.String("fsync", "never", "when appends are synced to disk: never (leave it to the OS, as Kafka) or batch (before each acknowledgement)")
 	heartbeatMs := fs.Int("broker-heartbeat-interval-ms", 500, "how often the broker heartbeats the active controller")
 	retentionMs := fs.Int("log-retention-check-interval-ms", 30000, "how often retention runs")
+	offsetsPartitions := fs.Int("offsets-topic-num-partitions", 50, "partitions of __consumer_offsets, when a broker creates it")
+	offsetsRF := fs.Int("offsets-topic-replication-factor", 0, "replication factor of __consumer_offsets (0: min(3, the registered brokers))")
+	minSessionMs := fs.Int("group-min-session-timeout-ms", 6000, "the smallest session timeout a group member may ask for")
+	maxSessionMs := fs.Int("group-max-session-timeout-ms", 1800000, "the largest session timeout a group member may ask for")
+	sessionMs := fs.Int("group-session-timeout-ms", 45000, "the session timeout of members that ask for none")
+	groupHeartbeatMs := fs.Int("group-heartbeat-interval-ms", 5000, "how often group members heartbeat (at most a third of their session timeout)")
+	assignor := fs.String("group-assignor", "uniform", "the assignor of groups whose members ask for none: uniform, range or roundrobin")
 	level := fs.String("log-level", "info", "debug, info, warn or error")
 	logFormat := fs.String("log-format", "json", "json or text")
 	if err := parse(fs, args); err != nil {
 		return err
+	}
+	if *offsetsRF < 0 || *offsetsRF > 32767 {
+		return fmt.Errorf("--offsets-topic-replication-factor %d: use 0 (min(3, brokers)) or a replication factor up to 32767", *offsetsRF)
 	}
 	var policy broker.FsyncPolicy
 	switch *fsync {
@@ -116,6 +126,14 @@ func serve(args []string, stderr io.Writer) error {
 		HeartbeatInterval:      time.Duration(*heartbeatMs) * time.Millisecond,
 		RetentionCheckInterval: time.Duration(*retentionMs) * time.Millisecond,
 		Logger:                 log,
+		Groups: broker.GroupConfig{
+			OffsetsTopicPartitions: int32(*offsetsPartitions), OffsetsTopicReplicationFactor: int16(*offsetsRF),
+			MinSessionTimeout: time.Duration(*minSessionMs) * time.Millisecond,
+			MaxSessionTimeout: time.Duration(*maxSessionMs) * time.Millisecond,
+			SessionTimeout:    time.Duration(*sessionMs) * time.Millisecond,
+			HeartbeatInterval: time.Duration(*groupHeartbeatMs) * time.Millisecond,
+			DefaultAssignor:   *assignor,
+		},
 	})
 	if err != nil {
 		return err

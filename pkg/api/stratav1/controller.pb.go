@@ -1130,6 +1130,113 @@ func (x *AllocateProducerIdsResponse) GetCount() int32 {
 	return 0
 }
 
+type CreateInternalTopicsRequest struct {
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	BrokerId    int32                  `protobuf:"varint,1,opt,name=broker_id,json=brokerId,proto3" json:"broker_id,omitempty"`
+	BrokerEpoch int64                  `protobuf:"varint,2,opt,name=broker_epoch,json=brokerEpoch,proto3" json:"broker_epoch,omitempty"`
+	// Internal topics only; any other name is refused with INVALID_REQUEST.
+	Topics        []*CreatableTopic `protobuf:"bytes,3,rep,name=topics,proto3" json:"topics,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateInternalTopicsRequest) Reset() {
+	*x = CreateInternalTopicsRequest{}
+	mi := &file_strata_v1_controller_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateInternalTopicsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateInternalTopicsRequest) ProtoMessage() {}
+
+func (x *CreateInternalTopicsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_strata_v1_controller_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateInternalTopicsRequest.ProtoReflect.Descriptor instead.
+func (*CreateInternalTopicsRequest) Descriptor() ([]byte, []int) {
+	return file_strata_v1_controller_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *CreateInternalTopicsRequest) GetBrokerId() int32 {
+	if x != nil {
+		return x.BrokerId
+	}
+	return 0
+}
+
+func (x *CreateInternalTopicsRequest) GetBrokerEpoch() int64 {
+	if x != nil {
+		return x.BrokerEpoch
+	}
+	return 0
+}
+
+func (x *CreateInternalTopicsRequest) GetTopics() []*CreatableTopic {
+	if x != nil {
+		return x.Topics
+	}
+	return nil
+}
+
+// CreateInternalTopicsResponse is each topic's outcome, as CreateTopics
+// answers it (TOPIC_ALREADY_EXISTS when another broker created it first).
+type CreateInternalTopicsResponse struct {
+	state         protoimpl.MessageState  `protogen:"open.v1"`
+	Topics        []*CreatableTopicResult `protobuf:"bytes,1,rep,name=topics,proto3" json:"topics,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateInternalTopicsResponse) Reset() {
+	*x = CreateInternalTopicsResponse{}
+	mi := &file_strata_v1_controller_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateInternalTopicsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateInternalTopicsResponse) ProtoMessage() {}
+
+func (x *CreateInternalTopicsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_strata_v1_controller_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateInternalTopicsResponse.ProtoReflect.Descriptor instead.
+func (*CreateInternalTopicsResponse) Descriptor() ([]byte, []int) {
+	return file_strata_v1_controller_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *CreateInternalTopicsResponse) GetTopics() []*CreatableTopicResult {
+	if x != nil {
+		return x.Topics
+	}
+	return nil
+}
+
 type DescribeReplicaRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -1138,7 +1245,7 @@ type DescribeReplicaRequest struct {
 
 func (x *DescribeReplicaRequest) Reset() {
 	*x = DescribeReplicaRequest{}
-	mi := &file_strata_v1_controller_proto_msgTypes[18]
+	mi := &file_strata_v1_controller_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1150,7 +1257,7 @@ func (x *DescribeReplicaRequest) String() string {
 func (*DescribeReplicaRequest) ProtoMessage() {}
 
 func (x *DescribeReplicaRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_strata_v1_controller_proto_msgTypes[18]
+	mi := &file_strata_v1_controller_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1163,7 +1270,7 @@ func (x *DescribeReplicaRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DescribeReplicaRequest.ProtoReflect.Descriptor instead.
 func (*DescribeReplicaRequest) Descriptor() ([]byte, []int) {
-	return file_strata_v1_controller_proto_rawDescGZIP(), []int{18}
+	return file_strata_v1_controller_proto_rawDescGZIP(), []int{20}
 }
 
 type DescribeReplicaResponse struct {
@@ -1182,7 +1289,7 @@ type DescribeReplicaResponse struct {
 
 func (x *DescribeReplicaResponse) Reset() {
 	*x = DescribeReplicaResponse{}
-	mi := &file_strata_v1_controller_proto_msgTypes[19]
+	mi := &file_strata_v1_controller_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1194,7 +1301,7 @@ func (x *DescribeReplicaResponse) String() string {
 func (*DescribeReplicaResponse) ProtoMessage() {}
 
 func (x *DescribeReplicaResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_strata_v1_controller_proto_msgTypes[19]
+	mi := &file_strata_v1_controller_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1207,7 +1314,7 @@ func (x *DescribeReplicaResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DescribeReplicaResponse.ProtoReflect.Descriptor instead.
 func (*DescribeReplicaResponse) Descriptor() ([]byte, []int) {
-	return file_strata_v1_controller_proto_rawDescGZIP(), []int{19}
+	return file_strata_v1_controller_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *DescribeReplicaResponse) GetControllerId() int32 {
@@ -1249,7 +1356,7 @@ var File_strata_v1_controller_proto protoreflect.FileDescriptor
 
 const file_strata_v1_controller_proto_rawDesc = "" +
 	"\n" +
-	"\x1astrata/v1/controller.proto\x12\tstrata.v1\x1a\x16strata/v1/errors.proto\x1a\x18strata/v1/metadata.proto\"\xa8\x01\n" +
+	"\x1astrata/v1/controller.proto\x12\tstrata.v1\x1a\x15strata/v1/admin.proto\x1a\x16strata/v1/errors.proto\x1a\x18strata/v1/metadata.proto\"\xa8\x01\n" +
 	"\x15RegisterBrokerRequest\x12\x1b\n" +
 	"\tbroker_id\x18\x01 \x01(\x05R\bbrokerId\x12\x1d\n" +
 	"\n" +
@@ -1327,14 +1434,20 @@ const file_strata_v1_controller_proto_rawDesc = "" +
 	"error_code\x18\x01 \x01(\x0e2\x14.strata.v1.ErrorCodeR\terrorCode\x12#\n" +
 	"\rerror_message\x18\x02 \x01(\tR\ferrorMessage\x12*\n" +
 	"\x11first_producer_id\x18\x03 \x01(\x03R\x0ffirstProducerId\x12\x14\n" +
-	"\x05count\x18\x04 \x01(\x05R\x05count\"\x18\n" +
+	"\x05count\x18\x04 \x01(\x05R\x05count\"\x90\x01\n" +
+	"\x1bCreateInternalTopicsRequest\x12\x1b\n" +
+	"\tbroker_id\x18\x01 \x01(\x05R\bbrokerId\x12!\n" +
+	"\fbroker_epoch\x18\x02 \x01(\x03R\vbrokerEpoch\x121\n" +
+	"\x06topics\x18\x03 \x03(\v2\x19.strata.v1.CreatableTopicR\x06topics\"W\n" +
+	"\x1cCreateInternalTopicsResponse\x127\n" +
+	"\x06topics\x18\x01 \x03(\v2\x1f.strata.v1.CreatableTopicResultR\x06topics\"\x18\n" +
 	"\x16DescribeReplicaRequest\"\xbd\x01\n" +
 	"\x17DescribeReplicaResponse\x12#\n" +
 	"\rcontroller_id\x18\x01 \x01(\x05R\fcontrollerId\x12#\n" +
 	"\rapplied_index\x18\x02 \x01(\x03R\fappliedIndex\x12'\n" +
 	"\x0fmetadata_offset\x18\x03 \x01(\x03R\x0emetadataOffset\x12\x1b\n" +
 	"\tleader_id\x18\x04 \x01(\x05R\bleaderId\x12\x12\n" +
-	"\x04term\x18\x05 \x01(\x03R\x04term2\x94\x05\n" +
+	"\x04term\x18\x05 \x01(\x03R\x04term2\xfd\x05\n" +
 	"\x11ControllerService\x12U\n" +
 	"\x0eRegisterBroker\x12 .strata.v1.RegisterBrokerRequest\x1a!.strata.v1.RegisterBrokerResponse\x12X\n" +
 	"\x0fBrokerHeartbeat\x12!.strata.v1.BrokerHeartbeatRequest\x1a\".strata.v1.BrokerHeartbeatResponse\x12a\n" +
@@ -1342,7 +1455,8 @@ const file_strata_v1_controller_proto_rawDesc = "" +
 	"\x0eAlterPartition\x12 .strata.v1.AlterPartitionRequest\x1a!.strata.v1.AlterPartitionResponse\x12T\n" +
 	"\rWatchMetadata\x12\x1f.strata.v1.WatchMetadataRequest\x1a .strata.v1.WatchMetadataResponse0\x01\x12X\n" +
 	"\x0fDescribeReplica\x12!.strata.v1.DescribeReplicaRequest\x1a\".strata.v1.DescribeReplicaResponse\x12d\n" +
-	"\x13AllocateProducerIds\x12%.strata.v1.AllocateProducerIdsRequest\x1a&.strata.v1.AllocateProducerIdsResponseB/Z-github.com/strata-log/strata/pkg/api/stratav1b\x06proto3"
+	"\x13AllocateProducerIds\x12%.strata.v1.AllocateProducerIdsRequest\x1a&.strata.v1.AllocateProducerIdsResponse\x12g\n" +
+	"\x14CreateInternalTopics\x12&.strata.v1.CreateInternalTopicsRequest\x1a'.strata.v1.CreateInternalTopicsResponseB/Z-github.com/strata-log/strata/pkg/api/stratav1b\x06proto3"
 
 var (
 	file_strata_v1_controller_proto_rawDescOnce sync.Once
@@ -1356,7 +1470,7 @@ func file_strata_v1_controller_proto_rawDescGZIP() []byte {
 	return file_strata_v1_controller_proto_rawDescData
 }
 
-var file_strata_v1_controller_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
+var file_strata_v1_controller_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
 var file_strata_v1_controller_proto_goTypes = []any{
 	(*RegisterBrokerRequest)(nil),         // 0: strata.v1.RegisterBrokerRequest
 	(*RegisterBrokerResponse)(nil),        // 1: strata.v1.RegisterBrokerResponse
@@ -1376,43 +1490,51 @@ var file_strata_v1_controller_proto_goTypes = []any{
 	(*WatchMetadataResponse)(nil),         // 15: strata.v1.WatchMetadataResponse
 	(*AllocateProducerIdsRequest)(nil),    // 16: strata.v1.AllocateProducerIdsRequest
 	(*AllocateProducerIdsResponse)(nil),   // 17: strata.v1.AllocateProducerIdsResponse
-	(*DescribeReplicaRequest)(nil),        // 18: strata.v1.DescribeReplicaRequest
-	(*DescribeReplicaResponse)(nil),       // 19: strata.v1.DescribeReplicaResponse
-	(ErrorCode)(0),                        // 20: strata.v1.ErrorCode
-	(*MetadataSnapshotHeader)(nil),        // 21: strata.v1.MetadataSnapshotHeader
-	(*MetadataRecord)(nil),                // 22: strata.v1.MetadataRecord
+	(*CreateInternalTopicsRequest)(nil),   // 18: strata.v1.CreateInternalTopicsRequest
+	(*CreateInternalTopicsResponse)(nil),  // 19: strata.v1.CreateInternalTopicsResponse
+	(*DescribeReplicaRequest)(nil),        // 20: strata.v1.DescribeReplicaRequest
+	(*DescribeReplicaResponse)(nil),       // 21: strata.v1.DescribeReplicaResponse
+	(ErrorCode)(0),                        // 22: strata.v1.ErrorCode
+	(*MetadataSnapshotHeader)(nil),        // 23: strata.v1.MetadataSnapshotHeader
+	(*MetadataRecord)(nil),                // 24: strata.v1.MetadataRecord
+	(*CreatableTopic)(nil),                // 25: strata.v1.CreatableTopic
+	(*CreatableTopicResult)(nil),          // 26: strata.v1.CreatableTopicResult
 }
 var file_strata_v1_controller_proto_depIdxs = []int32{
 	7,  // 0: strata.v1.AlterPartitionTopic.partitions:type_name -> strata.v1.AlterPartitionPartition
 	6,  // 1: strata.v1.AlterPartitionRequest.topics:type_name -> strata.v1.AlterPartitionTopic
-	20, // 2: strata.v1.AlterPartitionPartitionResult.error_code:type_name -> strata.v1.ErrorCode
+	22, // 2: strata.v1.AlterPartitionPartitionResult.error_code:type_name -> strata.v1.ErrorCode
 	9,  // 3: strata.v1.AlterPartitionTopicResult.partitions:type_name -> strata.v1.AlterPartitionPartitionResult
 	10, // 4: strata.v1.AlterPartitionResponse.topics:type_name -> strata.v1.AlterPartitionTopicResult
-	21, // 5: strata.v1.MetadataImageChunk.header:type_name -> strata.v1.MetadataSnapshotHeader
-	22, // 6: strata.v1.MetadataImageChunk.records:type_name -> strata.v1.MetadataRecord
-	22, // 7: strata.v1.MetadataRecordBatch.records:type_name -> strata.v1.MetadataRecord
+	23, // 5: strata.v1.MetadataImageChunk.header:type_name -> strata.v1.MetadataSnapshotHeader
+	24, // 6: strata.v1.MetadataImageChunk.records:type_name -> strata.v1.MetadataRecord
+	24, // 7: strata.v1.MetadataRecordBatch.records:type_name -> strata.v1.MetadataRecord
 	13, // 8: strata.v1.WatchMetadataResponse.image:type_name -> strata.v1.MetadataImageChunk
 	14, // 9: strata.v1.WatchMetadataResponse.records:type_name -> strata.v1.MetadataRecordBatch
-	20, // 10: strata.v1.AllocateProducerIdsResponse.error_code:type_name -> strata.v1.ErrorCode
-	0,  // 11: strata.v1.ControllerService.RegisterBroker:input_type -> strata.v1.RegisterBrokerRequest
-	2,  // 12: strata.v1.ControllerService.BrokerHeartbeat:input_type -> strata.v1.BrokerHeartbeatRequest
-	4,  // 13: strata.v1.ControllerService.ControlledShutdown:input_type -> strata.v1.ControlledShutdownRequest
-	8,  // 14: strata.v1.ControllerService.AlterPartition:input_type -> strata.v1.AlterPartitionRequest
-	12, // 15: strata.v1.ControllerService.WatchMetadata:input_type -> strata.v1.WatchMetadataRequest
-	18, // 16: strata.v1.ControllerService.DescribeReplica:input_type -> strata.v1.DescribeReplicaRequest
-	16, // 17: strata.v1.ControllerService.AllocateProducerIds:input_type -> strata.v1.AllocateProducerIdsRequest
-	1,  // 18: strata.v1.ControllerService.RegisterBroker:output_type -> strata.v1.RegisterBrokerResponse
-	3,  // 19: strata.v1.ControllerService.BrokerHeartbeat:output_type -> strata.v1.BrokerHeartbeatResponse
-	5,  // 20: strata.v1.ControllerService.ControlledShutdown:output_type -> strata.v1.ControlledShutdownResponse
-	11, // 21: strata.v1.ControllerService.AlterPartition:output_type -> strata.v1.AlterPartitionResponse
-	15, // 22: strata.v1.ControllerService.WatchMetadata:output_type -> strata.v1.WatchMetadataResponse
-	19, // 23: strata.v1.ControllerService.DescribeReplica:output_type -> strata.v1.DescribeReplicaResponse
-	17, // 24: strata.v1.ControllerService.AllocateProducerIds:output_type -> strata.v1.AllocateProducerIdsResponse
-	18, // [18:25] is the sub-list for method output_type
-	11, // [11:18] is the sub-list for method input_type
-	11, // [11:11] is the sub-list for extension type_name
-	11, // [11:11] is the sub-list for extension extendee
-	0,  // [0:11] is the sub-list for field type_name
+	22, // 10: strata.v1.AllocateProducerIdsResponse.error_code:type_name -> strata.v1.ErrorCode
+	25, // 11: strata.v1.CreateInternalTopicsRequest.topics:type_name -> strata.v1.CreatableTopic
+	26, // 12: strata.v1.CreateInternalTopicsResponse.topics:type_name -> strata.v1.CreatableTopicResult
+	0,  // 13: strata.v1.ControllerService.RegisterBroker:input_type -> strata.v1.RegisterBrokerRequest
+	2,  // 14: strata.v1.ControllerService.BrokerHeartbeat:input_type -> strata.v1.BrokerHeartbeatRequest
+	4,  // 15: strata.v1.ControllerService.ControlledShutdown:input_type -> strata.v1.ControlledShutdownRequest
+	8,  // 16: strata.v1.ControllerService.AlterPartition:input_type -> strata.v1.AlterPartitionRequest
+	12, // 17: strata.v1.ControllerService.WatchMetadata:input_type -> strata.v1.WatchMetadataRequest
+	20, // 18: strata.v1.ControllerService.DescribeReplica:input_type -> strata.v1.DescribeReplicaRequest
+	16, // 19: strata.v1.ControllerService.AllocateProducerIds:input_type -> strata.v1.AllocateProducerIdsRequest
+	18, // 20: strata.v1.ControllerService.CreateInternalTopics:input_type -> strata.v1.CreateInternalTopicsRequest
+	1,  // 21: strata.v1.ControllerService.RegisterBroker:output_type -> strata.v1.RegisterBrokerResponse
+	3,  // 22: strata.v1.ControllerService.BrokerHeartbeat:output_type -> strata.v1.BrokerHeartbeatResponse
+	5,  // 23: strata.v1.ControllerService.ControlledShutdown:output_type -> strata.v1.ControlledShutdownResponse
+	11, // 24: strata.v1.ControllerService.AlterPartition:output_type -> strata.v1.AlterPartitionResponse
+	15, // 25: strata.v1.ControllerService.WatchMetadata:output_type -> strata.v1.WatchMetadataResponse
+	21, // 26: strata.v1.ControllerService.DescribeReplica:output_type -> strata.v1.DescribeReplicaResponse
+	17, // 27: strata.v1.ControllerService.AllocateProducerIds:output_type -> strata.v1.AllocateProducerIdsResponse
+	19, // 28: strata.v1.ControllerService.CreateInternalTopics:output_type -> strata.v1.CreateInternalTopicsResponse
+	21, // [21:29] is the sub-list for method output_type
+	13, // [13:21] is the sub-list for method input_type
+	13, // [13:13] is the sub-list for extension type_name
+	13, // [13:13] is the sub-list for extension extendee
+	0,  // [0:13] is the sub-list for field type_name
 }
 
 func init() { file_strata_v1_controller_proto_init() }
@@ -1420,6 +1542,7 @@ func file_strata_v1_controller_proto_init() {
 	if File_strata_v1_controller_proto != nil {
 		return
 	}
+	file_strata_v1_admin_proto_init()
 	file_strata_v1_errors_proto_init()
 	file_strata_v1_metadata_proto_init()
 	file_strata_v1_controller_proto_msgTypes[15].OneofWrappers = []any{
@@ -1432,7 +1555,7 @@ func file_strata_v1_controller_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_strata_v1_controller_proto_rawDesc), len(file_strata_v1_controller_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   20,
+			NumMessages:   22,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

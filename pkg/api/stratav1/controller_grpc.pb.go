@@ -19,13 +19,14 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	ControllerService_RegisterBroker_FullMethodName      = "/strata.v1.ControllerService/RegisterBroker"
-	ControllerService_BrokerHeartbeat_FullMethodName     = "/strata.v1.ControllerService/BrokerHeartbeat"
-	ControllerService_ControlledShutdown_FullMethodName  = "/strata.v1.ControllerService/ControlledShutdown"
-	ControllerService_AlterPartition_FullMethodName      = "/strata.v1.ControllerService/AlterPartition"
-	ControllerService_WatchMetadata_FullMethodName       = "/strata.v1.ControllerService/WatchMetadata"
-	ControllerService_DescribeReplica_FullMethodName     = "/strata.v1.ControllerService/DescribeReplica"
-	ControllerService_AllocateProducerIds_FullMethodName = "/strata.v1.ControllerService/AllocateProducerIds"
+	ControllerService_RegisterBroker_FullMethodName       = "/strata.v1.ControllerService/RegisterBroker"
+	ControllerService_BrokerHeartbeat_FullMethodName      = "/strata.v1.ControllerService/BrokerHeartbeat"
+	ControllerService_ControlledShutdown_FullMethodName   = "/strata.v1.ControllerService/ControlledShutdown"
+	ControllerService_AlterPartition_FullMethodName       = "/strata.v1.ControllerService/AlterPartition"
+	ControllerService_WatchMetadata_FullMethodName        = "/strata.v1.ControllerService/WatchMetadata"
+	ControllerService_DescribeReplica_FullMethodName      = "/strata.v1.ControllerService/DescribeReplica"
+	ControllerService_AllocateProducerIds_FullMethodName  = "/strata.v1.ControllerService/AllocateProducerIds"
+	ControllerService_CreateInternalTopics_FullMethodName = "/strata.v1.ControllerService/CreateInternalTopics"
 )
 
 // ControllerServiceClient is the client API for ControllerService service.
@@ -55,6 +56,10 @@ type ControllerServiceClient interface {
 	// the cluster, to hand out to idempotent producers (InitProducerId). The
 	// allocation is a metadata record, so it survives controller failover.
 	AllocateProducerIds(ctx context.Context, in *AllocateProducerIdsRequest, opts ...grpc.CallOption) (*AllocateProducerIdsResponse, error)
+	// CreateInternalTopics creates internal topics (__consumer_offsets) at a
+	// registered broker's request, on first use. It is the only way to
+	// create them: AdminService.CreateTopics refuses their names.
+	CreateInternalTopics(ctx context.Context, in *CreateInternalTopicsRequest, opts ...grpc.CallOption) (*CreateInternalTopicsResponse, error)
 }
 
 type controllerServiceClient struct {
@@ -144,6 +149,16 @@ func (c *controllerServiceClient) AllocateProducerIds(ctx context.Context, in *A
 	return out, nil
 }
 
+func (c *controllerServiceClient) CreateInternalTopics(ctx context.Context, in *CreateInternalTopicsRequest, opts ...grpc.CallOption) (*CreateInternalTopicsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CreateInternalTopicsResponse)
+	err := c.cc.Invoke(ctx, ControllerService_CreateInternalTopics_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ControllerServiceServer is the server API for ControllerService service.
 // All implementations must embed UnimplementedControllerServiceServer
 // for forward compatibility.
@@ -171,6 +186,10 @@ type ControllerServiceServer interface {
 	// the cluster, to hand out to idempotent producers (InitProducerId). The
 	// allocation is a metadata record, so it survives controller failover.
 	AllocateProducerIds(context.Context, *AllocateProducerIdsRequest) (*AllocateProducerIdsResponse, error)
+	// CreateInternalTopics creates internal topics (__consumer_offsets) at a
+	// registered broker's request, on first use. It is the only way to
+	// create them: AdminService.CreateTopics refuses their names.
+	CreateInternalTopics(context.Context, *CreateInternalTopicsRequest) (*CreateInternalTopicsResponse, error)
 	mustEmbedUnimplementedControllerServiceServer()
 }
 
@@ -201,6 +220,9 @@ func (UnimplementedControllerServiceServer) DescribeReplica(context.Context, *De
 }
 func (UnimplementedControllerServiceServer) AllocateProducerIds(context.Context, *AllocateProducerIdsRequest) (*AllocateProducerIdsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method AllocateProducerIds not implemented")
+}
+func (UnimplementedControllerServiceServer) CreateInternalTopics(context.Context, *CreateInternalTopicsRequest) (*CreateInternalTopicsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method CreateInternalTopics not implemented")
 }
 func (UnimplementedControllerServiceServer) mustEmbedUnimplementedControllerServiceServer() {}
 func (UnimplementedControllerServiceServer) testEmbeddedByValue()                           {}
@@ -342,6 +364,24 @@ func _ControllerService_AllocateProducerIds_Handler(srv interface{}, ctx context
 	return interceptor(ctx, in, info, handler)
 }
 
+func _ControllerService_CreateInternalTopics_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CreateInternalTopicsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ControllerServiceServer).CreateInternalTopics(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ControllerService_CreateInternalTopics_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ControllerServiceServer).CreateInternalTopics(ctx, req.(*CreateInternalTopicsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // ControllerService_ServiceDesc is the grpc.ServiceDesc for ControllerService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -372,6 +412,10 @@ var ControllerService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "AllocateProducerIds",
 			Handler:    _ControllerService_AllocateProducerIds_Handler,
+		},
+		{
+			MethodName: "CreateInternalTopics",
+			Handler:    _ControllerService_CreateInternalTopics_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

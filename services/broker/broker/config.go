@@ -64,6 +64,9 @@ type Config struct {
 	Logger *slog.Logger
 	// ShutdownTimeout bounds controlled shutdown and the graceful stop.
 	ShutdownTimeout time.Duration
+
+	// Groups configures the consumer group coordinator.
+	Groups GroupConfig
 }
 
 func (c *Config) setDefaults() {
@@ -88,6 +91,7 @@ func (c *Config) setDefaults() {
 	if c.DefaultReplicationFactor == 0 {
 		c.DefaultReplicationFactor = -1
 	}
+	c.Groups.setDefaults()
 }
 
 func (c *Config) validate() error {
@@ -101,5 +105,5 @@ func (c *Config) validate() error {
 	case c.Listen == "" && c.Listener == nil:
 		return errors.New("broker: Config.Listen is required (--listen)")
 	}
-	return nil
+	return c.Groups.validate()
 }

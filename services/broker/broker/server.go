@@ -45,6 +45,8 @@ type Server struct {
 	replicas *replicas
 	isr      *isrManager
 	peers    peers
+	// groups is the consumer group coordinator (coordinator.go).
+	groups *coordinator
 
 	// applied is the image the partitions were last reconciled with: what
 	// the data plane answers from, so that Metadata never names this broker
@@ -213,19 +215,23 @@ func (s *Server) run(ctx context.Context) error {
 	health := rpc.Register(srv)
 	stratav1.RegisterAdminServiceServer(srv, &adminService{s: s})
 	stratav1.RegisterBrokerServiceServer(srv, &brokerService{s: s})
+	stratav1.RegisterGroupServiceServer(srv, &groupService{s: s})
 
 	// The metadata follower and the partition reconciler run until the
 	// very end; the serving side stops first (at ctx), after controlled
 	// shutdown.
 	bgctx, stopBackground := context.WithCancel(context.WithoutCancel(ctx))
 	s.replicas = newReplicas(bgctx, s)
+	s.groups = newCoordinator(bgctx, s)
 	defer s.peers.close()
 	defer s.replicas.wait()
+	defer s.groups.wait()
 	var background sync.WaitGroup
-	background.Add(3)
+	background.Add(4)
 	go func() { defer background.Done(); s.runSync(bgctx) }()
 	go func() { defer background.Done(); s.reconcileLoop(bgctx) }()
 	go func() { defer background.Done(); s.isr.run(bgctx) }()
+	go func() { defer background.Done(); s.groups.sweep(bgctx) }()
 	defer background.Wait()
 	defer stopBackground()
 
@@ -276,6 +282,7 @@ func (s *Server) reconcileLoop(ctx context.Context) {
 		}
 		s.setApplied(img)
 		s.replicas.update()
+		s.groups.update(img)
 		last = img
 	}
 }

@@ -17,13 +17,19 @@ import (
 func consumeCommand() *command {
 	return &command{
 		name: "consume", summary: "the console consumer: print records to stdout", admin: true,
-		synopsis: "strata consume --topic T [--from-beginning] [--partition N [--offset O]] [--max-messages N] [--timeout-ms MS] [--property KEY=VALUE]...",
+		synopsis: "strata consume --topic T [--from-beginning] [--group G | --partition N [--offset O]] [--max-messages N] [--timeout-ms MS] [--property KEY=VALUE]... [--consumer-property KEY=VALUE]...",
 		help: `Print the records of a topic, one value a line, as kafka-console-consumer
 does: from the end (new records only), or with --from-beginning from the
 start. --partition reads one partition, from --offset (an offset,
 earliest or latest). The command runs until Ctrl-C, --max-messages records,
 or --timeout-ms without a record, then prints "Processed a total of N
 messages" to stderr and exits 0.
+
+With --group the consumer is a member of that consumer group: the group
+shares the topic's partitions among its members, each starts at the
+group's committed offset (--from-beginning only applies to partitions
+without one), the positions are committed every 5 s and on exit (only the
+printed records count), and the member leaves the group on exit.
 
 Properties (--property KEY=VALUE), as kafka-console-consumer's; the fields
 come in this order, separated by key.separator:
@@ -38,6 +44,13 @@ come in this order, separated by key.separator:
   headers.separator=S     between headers (default ",")
   null.literal=S          prints a null key, value or header value (default "null")
 
+Consumer properties (--consumer-property KEY=VALUE), with --group:
+  session.timeout.ms=MS       how long the group waits for a silent member (default: the broker's)
+  auto.commit.interval.ms=MS  how often positions are committed (default 5000)
+  enable.auto.commit=false    commit only on exit
+  group.remote.assignor=NAME  uniform (default), range or roundrobin
+  client.id=ID                the client id the group shows (default strata-cli)
+
 Needs --bootstrap-server: the consumer talks to brokers.`,
 		setup: func(fs *flag.FlagSet, s *session) func(context.Context) error {
 			topic := fs.String("topic", "", "`NAME` the topic to read (required)")
@@ -48,6 +61,9 @@ Needs --bootstrap-server: the consumer talks to brokers.`,
 			timeoutMs := fs.Int("timeout-ms", 0, "`MS` exit after MS milliseconds without a record (default: no limit)")
 			var props repeated
 			fs.Var(&props, "property", "`KEY=VALUE` a formatter property (see above); repeat the flag for several")
+			groupID := fs.String("group", "", "`G` consume as a member of this consumer group")
+			var consumerProps repeated
+			fs.Var(&consumerProps, "consumer-property", "`KEY=VALUE` a consumer property (see above); repeat the flag for several")
 			return func(ctx context.Context) error {
 				switch {
 				case *topic == "":
@@ -62,6 +78,16 @@ Needs --bootstrap-server: the consumer talks to brokers.`,
 					return s.usage("--max-messages must not be negative")
 				case *timeoutMs < 0:
 					return s.usage("--timeout-ms must not be negative")
+				case given(fs, "group") && *groupID == "":
+					return s.usage("--group must not be empty")
+				case *groupID != "" && given(fs, "partition"):
+					return s.usage("--group and --partition cannot be used together")
+				case len(consumerProps) > 0 && *groupID == "":
+					return s.usage("--consumer-property needs --group")
+				}
+				gopts, err := groupOptions(consumerProps)
+				if err != nil {
+					return s.usage("%v", err)
 				}
 				start := client.OffsetLatest
 				if *fromBeginning {
@@ -88,6 +114,7 @@ Needs --bootstrap-server: the consumer talks to brokers.`,
 				return runConsume(ctx, s, consumeArgs{
 					topic: *topic, partition: part, start: start, maxMessages: *maxMessages,
 					timeout: time.Duration(*timeoutMs) * time.Millisecond, servers: servers, format: f,
+					group: *groupID, groupOpts: gopts,
 				})
 			}
 		},
@@ -116,6 +143,8 @@ type consumeArgs struct {
 	timeout     time.Duration
 	servers     []string
 	format      *formatter
+	group       string       // "" outside a group
+	groupOpts   []client.Opt // the consumer properties
 }
 
 func runConsume(ctx context.Context, s *session, a consumeArgs) error {
@@ -123,7 +152,12 @@ func runConsume(ctx context.Context, s *session, a consumeArgs) error {
 	if a.start == client.OffsetEarliest {
 		reset = client.OffsetResetEarliest
 	}
-	c, err := client.NewConsumer(client.BootstrapServers(a.servers...), client.ClientID("strata-cli"), client.AutoOffsetReset(reset))
+	opts := []client.Opt{client.BootstrapServers(a.servers...), client.ClientID("strata-cli"), client.AutoOffsetReset(reset)}
+	if a.group != "" {
+		opts = append(opts, client.Group(a.group))
+		opts = append(opts, a.groupOpts...)
+	}
+	c, err := client.NewConsumer(opts...)
 	if err != nil {
 		return err
 	}
@@ -133,6 +167,9 @@ func runConsume(ctx context.Context, s *session, a consumeArgs) error {
 	cancel()
 	if err != nil {
 		return err
+	}
+	if a.group != "" {
+		return consumeGroup(ctx, s, c, a)
 	}
 	if a.partition >= 0 {
 		if int(a.partition) >= n {

@@ -42,7 +42,15 @@ func TestProduceConsumeUsageErrors(t *testing.T) {
 		{[]string{"consume", "--topic=t", "--property=print.key=maybe", bsServer}, "strata: consume: --property print.key=maybe: want true or false (see 'strata consume --help')"},
 		{[]string{"consume", "--topic=t", "--property=print.key=true", "--property=print.key=false", bsServer},
 			"strata: consume: --property print.key is given twice (see 'strata consume --help')"},
-		{[]string{"consume", "--topic=t", "--group=g", bsServer}, "strata: consume: flag provided but not defined: -group (see 'strata consume --help')"},
+		{[]string{"consume", "--topic=t", "--group=g", "--partition=1", bsServer}, "strata: consume: --group and --partition cannot be used together (see 'strata consume --help')"},
+		{[]string{"consume", "--topic=t", "--group=", bsServer}, "strata: consume: --group must not be empty (see 'strata consume --help')"},
+		{[]string{"consume", "--topic=t", "--consumer-property=session.timeout.ms=1", bsServer}, "strata: consume: --consumer-property needs --group (see 'strata consume --help')"},
+		{[]string{"consume", "--topic=t", "--group=g", "--consumer-property=session.timeout.ms=soon", bsServer},
+			"strata: consume: --consumer-property session.timeout.ms=soon: want a positive number of milliseconds (see 'strata consume --help')"},
+		{[]string{"consume", "--topic=t", "--group=g", "--consumer-property=fetch.min.bytes=1", bsServer},
+			"strata: consume: --consumer-property fetch.min.bytes is unknown: one of " + strings.Join(groupConsumerProperties, ", ") + " (see 'strata consume --help')"},
+		{[]string{"consume", "--topic=t", "--group=g", "--consumer-property=enable.auto.commit=maybe", bsServer},
+			"strata: consume: --consumer-property enable.auto.commit=maybe: want true or false (see 'strata consume --help')"},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
 			r := run(t, nil, nil, tc.args...)
