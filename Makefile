@@ -7,6 +7,9 @@ BIN := $(CURDIR)/bin
 TOOLS := $(CURDIR)/.bin
 export PATH := $(TOOLS):$(PATH)
 FUZZTIME ?= 15s
+# make bench-go BENCH='ProduceVsBadger|Fetch$$' BENCH_PKG=./tests/cluster runs some Go benchmarks only.
+BENCH ?= .
+BENCH_PKG ?=
 TEST_FLAGS ?= -race -count=1 -timeout=15m
 
 .PHONY: help
@@ -63,8 +66,19 @@ fuzz: ## run each fuzz target for FUZZTIME (default 15s)
 	scripts/fuzz.sh $(FUZZTIME)
 
 .PHONY: bench
-bench: $(TOOLS)/benchstat ## run the Go benchmarks (medians of BENCH_COUNT runs, via benchstat)
-	scripts/bench.sh
+bench: $(TOOLS)/benchstat build ## bench-go (3 runs each), then bench-cluster: BENCHMARKS.md gets both
+	@set -e; load="$$(cut -d' ' -f1-3 /proc/loadavg)"; raw="$$(mktemp)"; medians="$$(mktemp)"; trap 'rm -f "$$raw" "$$medians"' EXIT; \
+	BENCH='$(BENCH)' BENCH_COUNT="$${BENCH_COUNT:-3}" BENCH_OUT="$$raw" scripts/bench.sh $(BENCH_PKG); \
+	{ grep -- '^--- FAIL: Benchmark' "$$raw" | sed 's/^--- FAIL: /failed (left out of the medians): /' || true; benchstat "median=$$raw"; } >"$$medians"; \
+	BENCH_GO="$$medians" BENCH_LOAD_BEFORE="$$load" scripts/bench-cluster.sh
+
+.PHONY: bench-go
+bench-go: $(TOOLS)/benchstat ## run the Go benchmarks (medians of BENCH_COUNT runs via benchstat; BENCH, BENCH_PKG select)
+	BENCH='$(BENCH)' scripts/bench.sh $(BENCH_PKG)
+
+.PHONY: bench-cluster
+bench-cluster: build ## run the strata bench scenarios on a fresh dev cluster; writes BENCHMARKS.md (BENCH_SCALE scales)
+	scripts/bench-cluster.sh
 
 .PHONY: run
 run: build ## run a local development cluster

@@ -2,7 +2,10 @@ module github.com/strata-log/strata/cmd/strata
 
 go 1.26.0
 
-require github.com/strata-log/strata/pkg v0.0.0
+require (
+	github.com/HdrHistogram/hdrhistogram-go v1.4.0
+	github.com/strata-log/strata/pkg v0.0.0
+)
 
 require (
 	github.com/benbjohnson/immutable v0.4.3 // indirect

@@ -1,7 +1,7 @@
 // Command strata is Strata's command-line tool: administration (topics,
 // configs, cluster, quorum, storage) and a local development cluster
-// (dev), and the console producer and consumer (produce, consume). See
-// internal/cli, or run "strata --help".
+// (dev), the console producer and consumer (produce, consume) and the
+// benchmarks (bench). See internal/cli, or run "strata --help".
 package main
 
 import (

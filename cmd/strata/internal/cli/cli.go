@@ -340,9 +340,9 @@ func rootCommand() *command {
 			storageCommand(),
 			produceCommand(),
 			consumeCommand(),
-			{name: "groups", summary: "(not built yet) list, describe and reset consumer groups", planned: true},
+			groupsCommand(),
 			devCommand(),
-			{name: "bench", summary: "(not built yet) producer and consumer benchmarks", planned: true},
+			benchCommand(),
 		},
 	}
 }
