@@ -12,6 +12,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/experimental"
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
@@ -124,7 +125,9 @@ func DialOptions(cfg DialConfig) ([]grpc.DialOption, error) {
 		grpc.WithDefaultCallOptions(
 			grpc.MaxCallRecvMsgSize(cfg.MaxRecvMsgSize),
 			grpc.MaxCallSendMsgSize(cfg.MaxSendMsgSize),
+			grpc.ForceCodecV2(codec),
 		),
+		experimental.WithBufferPool(messagePool),
 		grpc.WithChainUnaryInterceptor(unary...),
 		grpc.WithChainStreamInterceptor(stream...),
 	}

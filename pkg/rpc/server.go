@@ -15,6 +15,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/experimental"
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/status"
 
@@ -185,6 +186,11 @@ func ServerOptions(cfg ServerConfig) ([]grpc.ServerOption, error) {
 			Time:    cfg.KeepaliveTime,
 			Timeout: cfg.KeepaliveTimeout,
 		}),
+		grpc.ForceServerCodecV2(codec),
+		// HTTP/2 frames are read into, and written from, buffers of the
+		// same pool as the messages: gRPC's default pool clears every
+		// buffer it hands out, a cost as large as the copy into it.
+		experimental.BufferPool(messagePool),
 	}
 	if tc != nil {
 		opts = append(opts, grpc.Creds(credentials.NewTLS(tc)))
