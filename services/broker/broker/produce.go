@@ -9,6 +9,7 @@ import (
 	"io"
 	"math"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc"
@@ -65,9 +66,17 @@ const (
 	// the limit of a default recordbatch.Decoder, so that the broker takes
 	// no batch its consumers could not read.
 	maxInflatedBatch = recordbatch.DefaultMaxDecompressedSize
-	// produceStreamDepth is how many appended requests of one ProduceStream
-	// may wait for their answer (acks=-1) before the stream stops reading.
+	// produceStreamDepth is how many received requests of one
+	// ProduceStream may wait for their answer (acks=-1) before the stream
+	// stops reading.
 	produceStreamDepth = 256
+	// produceStreamAppendingBytes bounds the records of the requests of one
+	// ProduceStream that were received and are not appended yet: the
+	// memory a stream holds beyond gRPC's flow control window.
+	produceStreamAppendingBytes = 32 << 20
+	// produceStreamLanes is the most append lanes of one ProduceStream: how
+	// many of its partitions append at the same time.
+	produceStreamLanes = 8
 	// poolInflatedLimit: a decoder that decompressed more than this is not
 	// pooled, so one large batch does not pin its buffer.
 	poolInflatedLimit = 4 << 20
@@ -79,25 +88,30 @@ func (b *brokerService) Produce(ctx context.Context, req *stratav1.ProduceReques
 	return pr.resp, nil
 }
 
-// ProduceStream appends each request in the order received and answers them
-// in that order. Appends run in a receiving goroutine; this one waits for the
-// acknowledgements and sends, so acks=-1 requests pipeline. The receiver
-// ends with the stream: at the client's end of sending (then every answer
-// is sent before the stream ends), or right after the handler returns (the
-// stream is then cancelled and its Recv fails); Server.Run waits for it.
+// ProduceStream answers each request in the order received. A receiving
+// goroutine reads the requests and hands each partition to the stream's
+// append lanes (appendLanes), so that the partitions of one request, and of
+// requests in a row, are checked and appended at the same time, while each
+// partition's appends keep the order of the requests. This goroutine takes
+// the requests in order, waits until all of a request's partitions were
+// appended, then for its acknowledgements (acks=-1), and sends its answer:
+// acks=-1 requests pipeline too.
+//
+// The receiver ends with the stream: at the client's end of sending (then
+// every answer is sent before the stream ends), or right after the handler
+// returns (the stream is then cancelled and its Recv fails). It waits for
+// the lanes before it ends, and Server.Run waits for it.
 func (b *brokerService) ProduceStream(stream grpc.BidiStreamingServer[stratav1.ProduceStreamRequest, stratav1.ProduceStreamResponse]) error {
 	s := b.s
 	ctx := stream.Context()
-	type item struct {
-		id int64
-		pr *produced
-	}
-	queue := make(chan item, produceStreamDepth)
+	queue := make(chan *produced, produceStreamDepth)
+	lanes := newAppendLanes(ctx, s)
 	var recvErr error // written before queue is closed
 	s.streams.Add(1)
 	go func() {
 		defer s.streams.Done()
 		defer close(queue)
+		defer lanes.close() // every dispatched partition is appended before queue closes
 		for {
 			req, err := stream.Recv()
 			if err != nil {
@@ -110,36 +124,48 @@ func (b *brokerService) ProduceStream(stream grpc.BidiStreamingServer[stratav1.P
 				recvErr = errStopping
 				return
 			}
-			it := item{id: req.GetCorrelationId(), pr: s.produce(ctx, req.GetRequest())}
-			select {
-			case queue <- it:
-			case <-ctx.Done():
+			pr := s.prepareProduce(ctx, req.GetRequest())
+			pr.id, pr.appended = req.GetCorrelationId(), make(chan struct{})
+			if !lanes.acquire(pr) {
 				return
 			}
+			select {
+			case queue <- pr:
+			case <-ctx.Done():
+				lanes.release(pr)
+				return
+			}
+			lanes.dispatch(pr)
 		}
 	}()
-	send := func(it item) error {
-		s.awaitAcks(ctx, it.pr)
-		return stream.Send(&stratav1.ProduceStreamResponse{CorrelationId: it.id, Response: it.pr.resp})
+	send := func(pr *produced) error {
+		select {
+		case <-pr.appended:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		pr.collect()
+		s.awaitAcks(ctx, pr)
+		return stream.Send(&stratav1.ProduceStreamResponse{CorrelationId: pr.id, Response: pr.resp})
 	}
 	for {
 		select {
-		case it, ok := <-queue:
+		case pr, ok := <-queue:
 			if !ok {
 				return recvErr
 			}
-			if err := send(it); err != nil {
+			if err := send(pr); err != nil {
 				return err
 			}
 		case <-s.stopping:
-			// Answer what was appended already, then end the stream.
+			// Answer what was received already, then end the stream.
 			for {
 				select {
-				case it, ok := <-queue:
+				case pr, ok := <-queue:
 					if !ok {
 						return errStopping
 					}
-					if err := send(it); err != nil {
+					if err := send(pr); err != nil {
 						return err
 					}
 				default:
@@ -152,12 +178,62 @@ func (b *brokerService) ProduceStream(stream grpc.BidiStreamingServer[stratav1.P
 	}
 }
 
-// produced is a produce request appended, with its answer and what is left
-// to wait for (acks=-1).
+// produced is a produce request: its partitions to append, its answer,
+// and what is left to wait for (acks=-1).
 type produced struct {
 	resp     *stratav1.ProduceResponse
-	waits    []ackWait
+	parts    []partitionAppend // in request order
+	waits    []ackWait         // set by collect
 	deadline time.Time
+
+	// ProduceStream only: the correlation id, the partitions not appended
+	// yet, appended, closed once they all are, and the bytes the request
+	// holds of its stream's budget (appendLanes.acquire).
+	id       int64
+	pending  atomic.Int32
+	appended chan struct{}
+	weight   int64
+}
+
+// partitionAppend is one partition of a produce request, checked and
+// appended by producePartition.
+type partitionAppend struct {
+	img       *metadata.Image
+	acks      int32
+	topic     *stratav1.ProduceTopicResult
+	rp        *stratav1.ProducePartition // nil once appended
+	createErr *rpc.Error
+	now       time.Time
+
+	res  *stratav1.ProducePartitionResult
+	wait *ackWait
+}
+
+// run checks and appends the partition and drops its records.
+func (a *partitionAppend) run(s *Server) {
+	a.res, a.wait = s.producePartition(a.img, a.acks, a.topic.GetName(), a.rp, a.createErr, a.now)
+	a.rp = nil
+}
+
+// abandon answers a partition that was not appended because its stream
+// ended first (no client reads the answer).
+func (a *partitionAppend) abandon() {
+	a.res = &stratav1.ProducePartitionResult{PartitionId: a.rp.GetPartitionId(), LogStartOffset: -1}
+	setProduceError(a.res, rpc.New(stratav1.ErrorCode_ERROR_CODE_NETWORK_EXCEPTION, "the produce stream ended before the append"))
+	a.rp = nil
+}
+
+// collect puts the results of the partitions, all run, into the answer in
+// request order, and gathers what acks=-1 waits for.
+func (pr *produced) collect() {
+	for i := range pr.parts {
+		a := &pr.parts[i]
+		a.topic.Partitions = append(a.topic.Partitions, a.res)
+		if a.wait != nil {
+			pr.waits = append(pr.waits, *a.wait)
+		}
+	}
+	pr.parts = nil
 }
 
 // ackWait is one partition of an acks=-1 request waiting for its high
@@ -171,8 +247,20 @@ type ackWait struct {
 	tp     string
 }
 
-// produce checks and appends every partition of req.
+// produce checks and appends every partition of req, one after the other.
 func (s *Server) produce(ctx context.Context, req *stratav1.ProduceRequest) *produced {
+	pr := s.prepareProduce(ctx, req)
+	for i := range pr.parts {
+		pr.parts[i].run(s)
+	}
+	pr.collect()
+	return pr
+}
+
+// prepareProduce resolves what every partition of req needs for its append
+// (the applied image, topics created on first use) and lists them; nothing
+// is appended yet.
+func (s *Server) prepareProduce(ctx context.Context, req *stratav1.ProduceRequest) *produced {
 	now := time.Now()
 	timeout := time.Duration(req.GetTimeoutMs()) * time.Millisecond
 	if timeout <= 0 {
@@ -197,14 +285,12 @@ func (s *Server) produce(ctx context.Context, req *stratav1.ProduceRequest) *pro
 		}
 	}
 	for _, t := range req.GetTopics() {
-		tr := &stratav1.ProduceTopicResult{Name: t.GetName()}
+		tr := &stratav1.ProduceTopicResult{Name: t.GetName(), Partitions: make([]*stratav1.ProducePartitionResult, 0, len(t.GetPartitions()))}
 		pr.resp.Topics = append(pr.resp.Topics, tr)
 		for _, p := range t.GetPartitions() {
-			res, w := s.producePartition(img, req.GetAcks(), t.GetName(), p, createFails[t.GetName()], now)
-			tr.Partitions = append(tr.Partitions, res)
-			if w != nil {
-				pr.waits = append(pr.waits, *w)
-			}
+			pr.parts = append(pr.parts, partitionAppend{
+				img: img, acks: req.GetAcks(), topic: tr, rp: p, createErr: createFails[t.GetName()], now: now,
+			})
 		}
 	}
 	return pr
@@ -291,8 +377,11 @@ func (s *Server) awaitAcks(ctx context.Context, pr *produced) {
 		w := &pr.waits[i]
 		for {
 			ch := w.p.Changed()
-			st := w.p.State()
-			if w.p.Log.HighWatermark() >= w.end {
+			// Leadership first: a broker that lost the leadership may
+			// have truncated the batches and taken a new leader's high
+			// watermark past them since.
+			st, leading, committed := w.p.CommittedAsLeader(w.epoch, w.end)
+			if committed {
 				if len(st.ISR) < w.minISR {
 					setProduceError(w.res, rpc.Errorf(stratav1.ErrorCode_ERROR_CODE_NOT_ENOUGH_REPLICAS_AFTER_APPEND,
 						"The size of the current ISR %v is insufficient to satisfy the min.isr requirement of %d for partition %s",
@@ -300,7 +389,7 @@ func (s *Server) awaitAcks(ctx context.Context, pr *produced) {
 				}
 				break
 			}
-			if st.Leader != s.cfg.NodeID || st.LeaderEpoch != w.epoch {
+			if !leading {
 				e := rpc.NotLeader(&stratav1.LeaderHint{LeaderId: st.Leader, LeaderEpoch: st.LeaderEpoch},
 					fmt.Sprintf("the leadership of %s moved before the in-sync replicas had the batches", w.tp))
 				if br, ok := s.appliedImage().Broker(st.Leader); ok {
