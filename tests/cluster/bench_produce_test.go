@@ -118,7 +118,7 @@ func rawBadgerOptions(dir string) badger.Options {
 		WithMemTableSize(16 << 20).
 		WithNumMemtables(2).
 		WithValueThreshold(1 << 10).
-		WithValueLogFileSize(128 << 20).
+		WithValueLogFileSize(32 << 20).
 		WithCompression(options.None).
 		WithBlockCacheSize(0).
 		WithIndexCacheSize(32 << 20).

@@ -49,7 +49,7 @@ func (l *Log) Append(batches []byte, leaderEpoch int32) (AppendInfo, error) {
 	if latest := l.epochs.latest(); leaderEpoch < 0 || leaderEpoch < latest {
 		return AppendInfo{}, fmt.Errorf("%s: %w: leader epoch %d, latest epoch in the log %d", op, ErrStaleLeaderEpoch, leaderEpoch, latest)
 	}
-	n, err := countBatches(op, batches, l.leo)
+	n, err := countBatches(op, batches, l.leo, l.s.opts.ValueLogFileSize)
 	if err != nil {
 		return AppendInfo{}, err
 	}
@@ -121,7 +121,7 @@ func (l *Log) AppendReplica(batches []byte) error {
 		return err
 	}
 	defer l.endWrite()
-	n, err := countBatches(op, batches, 0)
+	n, err := countBatches(op, batches, 0, l.s.opts.ValueLogFileSize)
 	if err != nil || n == 0 {
 		return err
 	}
@@ -225,12 +225,16 @@ func (l *Log) stageEpoch(op string, txn *badger.Txn, h epochHistory, e EpochEntr
 }
 
 // countBatches checks that batches is whole batches back to back, whose
-// offsets fit from base on, and counts them.
-func countBatches(op string, batches []byte, base int64) (int, error) {
+// offsets fit from base on, each smaller than a value log file (maxBatch:
+// badger stores a value in one file), and counts them.
+func countBatches(op string, batches []byte, base, maxBatch int64) (int, error) {
 	n := 0
 	for batch, err := range recordbatch.All(batches) {
 		if err != nil {
 			return 0, fmt.Errorf("%s: %w", op, err)
+		}
+		if int64(len(batch)) >= maxBatch {
+			return 0, fmt.Errorf("%s: %w: batch %d has %d bytes, a value log file %d", op, ErrRecordListTooLarge, n, len(batch), maxBatch)
 		}
 		h, _ := recordbatch.ParseHeader(batch)
 		if h.LastOffsetDelta < 0 || base > math.MaxInt64-1-int64(h.LastOffsetDelta) {

@@ -210,6 +210,23 @@ func TestRecordListTooLarge(t *testing.T) {
 	readAll(t, l, 0, 100, 1<<20)
 }
 
+func TestABatchLargerThanAValueLogFileIsRefused(t *testing.T) {
+	s, _ := openStore(t, Options{ValueLogFileSize: 1 << 20})
+	l := partition(t, s, metadata.NewTopicID(), 0)
+	big := build(t, 0, batchSpec{records: 3, valueSize: 400 << 10}) // ~1.2 MiB
+	if _, err := l.Append(big, 1); !errors.Is(err, ErrRecordListTooLarge) {
+		t.Fatalf("leader append of a batch larger than a value log file: %v", err)
+	}
+	if err := l.AppendReplica(leaderBatches(t, 0, 1, batchSpec{records: 3, valueSize: 400 << 10})); !errors.Is(err, ErrRecordListTooLarge) {
+		t.Fatalf("replica append of a batch larger than a value log file: %v", err)
+	}
+	if got := stateOf(l); got != (state{epochs: "[]"}) {
+		t.Fatalf("state after the rejected appends: %+v", got)
+	}
+	appendAt(t, l, 1, batchSpec{records: 2, valueSize: 300 << 10}) // the log is not offline
+	readAll(t, l, 0, 2, 2<<20)
+}
+
 func TestReopen(t *testing.T) {
 	s, dir := openStore(t, Options{})
 	topic := metadata.NewTopicID()

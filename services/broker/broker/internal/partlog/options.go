@@ -51,10 +51,15 @@ const (
 	// appends before a flush.
 	DefaultMemTableSize = 16 << 20
 	// DefaultValueLogFileSize is the size of one value log file (badger:
-	// 1 GiB). Value log GC reclaims space a whole file at a time, once half
-	// of it is dead, so smaller files give disk space back sooner after
-	// retention and make each GC round (which rewrites the live half) cheaper.
-	DefaultValueLogFileSize = 128 << 20
+	// 1 GiB), and bounds a batch. Value log GC reclaims space a whole file
+	// at a time, once half of it is dead, so smaller files give disk space
+	// back sooner after retention and make each GC round (which rewrites
+	// the live half) cheaper. Above all, when a file is full badger syncs
+	// all of it (msync) on its one writer goroutine, and every append waits
+	// meanwhile: with 128 MiB files that stall set the p99 of acks=all at
+	// about 500 ms under load; 32 MiB files cut it about fourfold, at no
+	// cost in throughput (BenchmarkReplicatedProduce).
+	DefaultValueLogFileSize = 32 << 20
 	// DefaultIndexCacheSize bounds the memory of SSTable indexes and bloom
 	// filters (badger: 0, meaning all indexes stay in memory and grow with
 	// the number of stored batches). Our LSM tree holds only keys and
