@@ -280,3 +280,47 @@ func (m *brokerMeta) lookup(ctx context.Context, topic string) (int, error) {
 	}
 	return len(ti.partitions), nil
 }
+
+// serveRefreshes refreshes the metadata each time asked is signalled, at
+// most once per backoff, calling after when a refresh is done and failed
+// with its error, until ctx ends. It is the refresher goroutine of the
+// producer and the consumer.
+func (m *brokerMeta) serveRefreshes(ctx context.Context, asked <-chan struct{}, backoff time.Duration, after func(), failed func(error)) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-asked:
+		}
+		_, gen := m.topic("")
+		if err := m.refresh(ctx, gen); err != nil && ctx.Err() == nil {
+			failed(err)
+		}
+		after()
+		t := time.NewTimer(backoff)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// poke signals a channel of capacity one without blocking: a signal
+// already pending stands for this one too.
+func poke(ch chan struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default:
+	}
+}
+
+// untilOrHour is how long a loop sleeps for work due at next: until then
+// (at least a millisecond), or an hour when nothing is due (zero next).
+func untilOrHour(next time.Time) time.Duration {
+	if next.IsZero() {
+		return time.Hour
+	}
+	return max(time.Until(next), time.Millisecond)
+}

@@ -423,41 +423,15 @@ func (c *Consumer) Close() error {
 	return c.c.close()
 }
 
-func (c *Consumer) wakeup() {
-	select {
-	case c.kick <- struct{}{}:
-	default:
-	}
-}
+func (c *Consumer) wakeup() { poke(c.kick) }
 
-func (c *Consumer) askRefresh() {
-	select {
-	case c.refresh <- struct{}{}:
-	default:
-	}
-}
+func (c *Consumer) askRefresh() { poke(c.refresh) }
 
 // refresher refreshes the metadata when asked, at most once per minimum
 // backoff, and wakes the manager after each refresh.
 func (c *Consumer) refresher() {
 	defer c.wg.Done()
-	for {
-		select {
-		case <-c.ctx.Done():
-			return
-		case <-c.refresh:
-		}
-		_, gen := c.meta.topic("")
-		if err := c.meta.refresh(c.ctx, gen); err != nil && c.ctx.Err() == nil {
-			c.c.cfg.logger.Warn("client: consumer metadata refresh failed", "err", err)
-		}
-		c.wakeup()
-		t := time.NewTimer(c.c.cfg.backoffMin)
-		select {
-		case <-c.ctx.Done():
-			t.Stop()
-			return
-		case <-t.C:
-		}
-	}
+	c.meta.serveRefreshes(c.ctx, c.refresh, c.c.cfg.backoffMin, c.wakeup, func(err error) {
+		c.c.cfg.logger.Warn("client: consumer metadata refresh failed", "err", err)
+	})
 }

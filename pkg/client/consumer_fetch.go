@@ -41,17 +41,7 @@ func (m *manager) loop() {
 	defer timer.Stop()
 	for {
 		next := m.reconcile()
-		wait := time.Hour
-		if !next.IsZero() {
-			wait = max(time.Until(next), time.Millisecond)
-		}
-		if !timer.Stop() {
-			select {
-			case <-timer.C:
-			default:
-			}
-		}
-		timer.Reset(wait)
+		timer.Reset(untilOrHour(next)) // Go 1.23+: no stale tick after Reset
 		changes := con.meta.changes()
 		select {
 		case <-con.ctx.Done():

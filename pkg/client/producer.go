@@ -405,44 +405,18 @@ func (p *Producer) isClosing() bool {
 }
 
 // wakeup tells the sender loop to look for work.
-func (p *Producer) wakeup() {
-	select {
-	case p.wake <- struct{}{}:
-	default:
-	}
-}
+func (p *Producer) wakeup() { poke(p.wake) }
 
 // askRefresh asks the refresher for fresh metadata.
-func (p *Producer) askRefresh() {
-	select {
-	case p.refresh <- struct{}{}:
-	default:
-	}
-}
+func (p *Producer) askRefresh() { poke(p.refresh) }
 
 // refresher refreshes the metadata when asked, at most once per minimum
 // backoff, and wakes the sender loop after each refresh.
 func (p *Producer) refresher() {
 	defer p.wg.Done()
-	for {
-		select {
-		case <-p.ctx.Done():
-			return
-		case <-p.refresh:
-		}
-		_, gen := p.meta.topic("")
-		if err := p.meta.refresh(p.ctx, gen); err != nil && p.ctx.Err() == nil {
-			p.c.cfg.logger.Warn("client: producer metadata refresh failed", "err", err)
-		}
-		p.wakeup()
-		t := time.NewTimer(p.c.cfg.backoffMin)
-		select {
-		case <-p.ctx.Done():
-			t.Stop()
-			return
-		case <-t.C:
-		}
-	}
+	p.meta.serveRefreshes(p.ctx, p.refresh, p.c.cfg.backoffMin, p.wakeup, func(err error) {
+		p.c.cfg.logger.Warn("client: producer metadata refresh failed", "err", err)
+	})
 }
 
 // PartitionsFor returns the number of partitions of topic, asking the

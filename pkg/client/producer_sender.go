@@ -67,17 +67,7 @@ func (s *sender) loop() {
 	defer timer.Stop()
 	for {
 		next := s.drain()
-		wait := time.Hour
-		if !next.IsZero() {
-			wait = max(time.Until(next), time.Millisecond)
-		}
-		if !timer.Stop() {
-			select {
-			case <-timer.C:
-			default:
-			}
-		}
-		timer.Reset(wait)
+		timer.Reset(untilOrHour(next)) // Go 1.23+: no stale tick after Reset
 		select {
 		case <-p.ctx.Done():
 			s.stop()

@@ -185,7 +185,15 @@ func runConsume(ctx context.Context, s *session, a consumeArgs) error {
 	} else if err := c.Subscribe(a.topic); err != nil {
 		return err
 	}
+	return printRecords(ctx, s, c, a)
+}
 
+// printRecords prints what the consumer polls until --max-messages, Ctrl-C
+// or --timeout-ms without a record. On the way out, the partitions of
+// records taken but not printed (past --max-messages) are sought back to
+// the first of them, so that the positions a group member commits at Close
+// cover only what was printed.
+func printRecords(ctx context.Context, s *session, c *client.Consumer, a consumeArgs) error {
 	out := bufio.NewWriter(s.stdout())
 	count := 0
 	defer func() {
@@ -199,12 +207,22 @@ func runConsume(ctx context.Context, s *session, a consumeArgs) error {
 		}
 		recs, err := c.Poll(pctx)
 		cancel()
+		unprinted := make(map[client.TopicPartition]int64)
 		for _, r := range recs {
+			tp := client.TopicPartition{Topic: r.Topic, Partition: r.Partition}
 			if a.maxMessages > 0 && count >= a.maxMessages {
-				break
+				if _, ok := unprinted[tp]; !ok {
+					unprinted[tp] = r.Offset
+				}
+				continue
 			}
 			a.format.write(out, r)
 			count++
+		}
+		for tp, o := range unprinted {
+			if err := c.Seek(tp, o); err != nil {
+				return err
+			}
 		}
 		if err := out.Flush(); err != nil {
 			return fmt.Errorf("write stdout: %w", err)

@@ -1,9 +1,7 @@
 package cli
 
 import (
-	"bufio"
 	"context"
-	"errors"
 	"fmt"
 	"strconv"
 	"time"
@@ -61,54 +59,10 @@ func groupOptions(props []string) ([]client.Opt, error) {
 	return opts, nil
 }
 
-// consumeGroup prints the records the group gives the consumer. On the way
-// out, the partitions of records taken but not printed (--max-messages)
-// are sought back to the first of them, so that the positions Close
-// commits cover only what was printed.
+// consumeGroup prints the records the group gives the consumer.
 func consumeGroup(ctx context.Context, s *session, c *client.Consumer, a consumeArgs) error {
 	if err := c.Subscribe(a.topic); err != nil {
 		return err
 	}
-	out := bufio.NewWriter(s.stdout())
-	count := 0
-	defer func() {
-		_ = out.Flush()
-		fmt.Fprintf(s.env.Stderr, "Processed a total of %d messages\n", count)
-	}()
-	for a.maxMessages == 0 || count < a.maxMessages {
-		pctx, cancel := ctx, context.CancelFunc(func() {})
-		if a.timeout > 0 {
-			pctx, cancel = context.WithTimeout(ctx, a.timeout)
-		}
-		recs, err := c.Poll(pctx)
-		cancel()
-		unprinted := make(map[client.TopicPartition]int64)
-		for _, r := range recs {
-			tp := client.TopicPartition{Topic: r.Topic, Partition: r.Partition}
-			if a.maxMessages > 0 && count >= a.maxMessages {
-				if _, ok := unprinted[tp]; !ok {
-					unprinted[tp] = r.Offset
-				}
-				continue
-			}
-			a.format.write(out, r)
-			count++
-		}
-		for tp, o := range unprinted {
-			if err := c.Seek(tp, o); err != nil {
-				return err
-			}
-		}
-		if err := out.Flush(); err != nil {
-			return fmt.Errorf("write stdout: %w", err)
-		}
-		switch {
-		case err == nil:
-		case ctx.Err() != nil, errors.Is(err, context.DeadlineExceeded):
-			return nil // Ctrl-C or --timeout-ms: done
-		default:
-			return err
-		}
-	}
-	return nil
+	return printRecords(ctx, s, c, a)
 }
