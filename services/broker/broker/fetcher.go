@@ -123,11 +123,11 @@ func newFetcher(s *Server, leader int32) *fetcher {
 
 func (f *fetcher) stop() { f.cancel() }
 
-// set replaces the partitions; a partition whose leader epoch changed is
-// fetched again at once.
+// set replaces the partitions. New ones, and those whose leader epoch
+// changed, are fetched at once: the request in flight is abandoned.
 func (f *fetcher) set(parts map[partKey]followed) {
 	f.mu.Lock()
-	changed := len(parts) != len(f.parts)
+	changed := false // something to fetch that the request in flight lacks
 	for k := range f.parts {
 		if _, ok := parts[k]; !ok {
 			delete(f.parts, k)
@@ -190,6 +190,10 @@ func (f *fetcher) run(ctx context.Context) {
 		if ctx.Err() != nil {
 			return
 		}
+		if errors.Is(err, errRestart) {
+			backoff = 50 * time.Millisecond
+			continue
+		}
 		log.Info("replica fetch stream ended; reconnecting", "err", err, "after", backoff)
 		select {
 		case <-ctx.Done():
@@ -227,15 +231,47 @@ func (f *fetcher) session(ctx context.Context) error {
 		if err := stream.Send(req); err != nil {
 			return err
 		}
-		resp, err := stream.Recv()
+		resp, interrupted, err := f.recv(stream, cancel)
 		if err != nil {
+			if interrupted {
+				return errRestart
+			}
 			if e := rpc.FromError(err); e != nil && e.Code == stratav1.ErrorCode_ERROR_CODE_STALE_BROKER_EPOCH {
 				return fmt.Errorf("the leader has a newer broker epoch for this broker: %w", err)
 			}
 			return err
 		}
 		f.handleAll(resp, sent)
+		if interrupted {
+			return errRestart
+		}
 	}
+}
+
+// errRestart ends a session whose partitions changed during a request.
+var errRestart = errors.New("the partitions changed: a new stream")
+
+// recv waits for the answer to the request in flight. Partitions added
+// meanwhile (set) cancel the stream, so that they are fetched at once rather
+// than after the leader's long poll of up to replicaMaxWait: a new leader's
+// acks=all waits for exactly that first fetch. interrupted says the stream
+// was cancelled (the answer, if it came first, is still good).
+func (f *fetcher) recv(stream grpc.BidiStreamingClient[stratav1.ReplicateRequest, stratav1.ReplicateResponse],
+	cancel context.CancelFunc) (resp *stratav1.ReplicateResponse, interrupted bool, err error) {
+	done, exited := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(exited)
+		select {
+		case <-f.wake:
+			interrupted = true
+			cancel()
+		case <-done:
+		}
+	}()
+	resp, err = stream.Recv()
+	close(done)
+	<-exited
+	return resp, interrupted, err
 }
 
 // handleAll applies the answers of one response. Partitions with data are
