@@ -324,3 +324,17 @@ func untilOrHour(next time.Time) time.Duration {
 	}
 	return max(time.Until(next), time.Millisecond)
 }
+
+// newBrokerCaller is the caller of a data-plane client (who: "producer",
+// "consumer"), which talks to brokers only.
+func newBrokerCaller(opts []Opt, who string) (*caller, error) {
+	c, err := newCaller(opts)
+	if err != nil {
+		return nil, err
+	}
+	if len(c.cfg.controllers) > 0 {
+		_ = c.close()
+		return nil, fmt.Errorf("client: the %s talks to brokers: use BootstrapServers, not BootstrapControllers", who)
+	}
+	return c, nil
+}

@@ -102,13 +102,9 @@ func NewConsumer(opts ...Opt) (*Consumer, error) {
 	if err := cc.validate(); err != nil {
 		return nil, err
 	}
-	c, err := newCaller(opts)
+	c, err := newBrokerCaller(opts, "consumer")
 	if err != nil {
 		return nil, err
-	}
-	if len(c.cfg.controllers) > 0 {
-		_ = c.close()
-		return nil, errors.New("client: the consumer talks to brokers: use BootstrapServers, not BootstrapControllers")
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	con := &Consumer{

@@ -140,13 +140,9 @@ func NewProducer(opts ...Opt) (*Producer, error) {
 	if err := pc.validate(); err != nil {
 		return nil, err
 	}
-	c, err := newCaller(opts)
+	c, err := newBrokerCaller(opts, "producer")
 	if err != nil {
 		return nil, err
-	}
-	if len(c.cfg.controllers) > 0 {
-		_ = c.close()
-		return nil, errors.New("client: the producer talks to brokers: use BootstrapServers, not BootstrapControllers")
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	p := &Producer{

@@ -44,6 +44,23 @@ func (b *brokerProc) start(t *testing.T) {
 		"--controllers", strings.Join(b.controllers, ","), "--log-format", "text", "--log-level", "warn")
 }
 
+// startOneBroker starts 3 controller processes and broker 101, and dials
+// the broker (the connection closes with the test).
+func startOneBroker(t *testing.T) (*brokerProc, *grpc.ClientConn) {
+	t.Helper()
+	bin := build(t)
+	clusterID := strings.TrimSpace(mustRun(t, bin.strata, "storage", "random-uuid"))
+	set := startControllers(t, bin, clusterID, 3)
+	b := newBrokerProc(t, bin, clusterID, set.grpc, 101)
+	b.start(t)
+	conn, err := rpc.Dial(b.addr, rpc.DialConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = conn.Close() })
+	return b, conn
+}
+
 // waitLeading waits until the broker's Metadata names it the leader of
 // every partition of topic, in a leader epoch of at least minEpoch, and
 // returns the epochs.
@@ -84,16 +101,7 @@ type ackedBatch struct {
 // (each one decodes with its CRC). Then SIGTERM stops the broker cleanly
 // (exit 0), ending an open long-poll Fetch.
 func TestBrokerKill9KeepsEveryAcknowledgedRecord(t *testing.T) {
-	bin := build(t)
-	clusterID := strings.TrimSpace(mustRun(t, bin.strata, "storage", "random-uuid"))
-	set := startControllers(t, bin, clusterID, 3)
-	b := newBrokerProc(t, bin, clusterID, set.grpc, 101)
-	b.start(t)
-	conn, err := rpc.Dial(b.addr, rpc.DialConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	b, conn := startOneBroker(t)
 	cl := stratav1.NewBrokerServiceClient(conn)
 
 	const topic, partitions = "durable", 3

@@ -3,7 +3,6 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"strings"
 	"testing"
 	"time"
 
@@ -11,7 +10,6 @@ import (
 
 	stratav1 "github.com/strata-log/strata/pkg/api/stratav1"
 	"github.com/strata-log/strata/pkg/recordbatch"
-	"github.com/strata-log/strata/pkg/rpc"
 	"github.com/strata-log/strata/pkg/testutil"
 )
 
@@ -22,16 +20,7 @@ import (
 // nothing; an older one is out of order; the next sequence appends after
 // them. The restarted broker hands out producer ids from a new block.
 func TestBrokerKill9KeepsIdempotentProducerState(t *testing.T) {
-	bin := build(t)
-	clusterID := strings.TrimSpace(mustRun(t, bin.strata, "storage", "random-uuid"))
-	set := startControllers(t, bin, clusterID, 3)
-	b := newBrokerProc(t, bin, clusterID, set.grpc, 101)
-	b.start(t)
-	conn, err := rpc.Dial(b.addr, rpc.DialConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	b, conn := startOneBroker(t)
 	cl := stratav1.NewBrokerServiceClient(conn)
 	const topic = "idem"
 	createTopicRF1(t, conn, topic, 1)

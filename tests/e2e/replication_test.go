@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"maps"
 	"regexp"
 	"slices"
 	"strconv"
@@ -45,20 +46,10 @@ func startReplicated(t *testing.T, brokers int) *replicatedCluster {
 
 func (c *replicatedCluster) bootstrap() string {
 	var addrs []string
-	for _, id := range slices.Sorted(mapsKeys(c.brokers)) {
+	for _, id := range slices.Sorted(maps.Keys(c.brokers)) {
 		addrs = append(addrs, c.brokers[id].addr)
 	}
 	return strings.Join(addrs, ",")
-}
-
-func mapsKeys[M ~map[K]V, K comparable, V any](m M) func(func(K) bool) {
-	return func(yield func(K) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
-	}
 }
 
 // strata runs the CLI against the brokers.
@@ -207,7 +198,7 @@ func (l *leaderConns) close() {
 // leaderOf asks any live broker for the leader of topic-partition.
 func leaderOf(ctx context.Context, c *replicatedCluster, conns *leaderConns, t *testing.T, topic string, p int32) (int32, string, error) {
 	var last error
-	for _, id := range slices.Sorted(mapsKeys(c.brokers)) {
+	for _, id := range slices.Sorted(maps.Keys(c.brokers)) {
 		b := c.brokers[id] // a dead one fails fast: connection refused
 		mctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 		md, err := conns.get(t, b.addr).Metadata(mctx, &stratav1.MetadataRequest{Topics: []string{topic}})
